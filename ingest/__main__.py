@@ -1,0 +1,7 @@
+"""`python -m ingest PATH...`: the same as `newsdesk ingest PATH...`."""
+
+import sys
+
+from newsdesk.cli import cli
+
+cli(["ingest", *sys.argv[1:]], prog_name="python -m ingest")

@@ -1,0 +1,128 @@
+"""An article as ingest sees it, and the normalisation every loader shares (ids, dates, hashes, language)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+
+from vectorstore.language import detect_language
+from vectorstore.records import DocumentInfo
+
+
+class LoadError(ValueError):
+    """An input that cannot become an article; the message names the culprit and the reason."""
+
+
+@dataclass
+class Article:
+    """Text plus metadata; `id` is stable across runs (a url, a record id, or the file's resolved path)."""
+
+    id: str
+    title: str
+    text: str
+    date: str = ""
+    url: str = ""
+    source: str = ""
+    lang: str = ""
+    origin: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.text = clean_text(self.text)
+        self.title = " ".join(self.title.split()) or first_words(self.text)
+        self.date = normalise_date(self.date)
+        if not self.text:
+            raise LoadError(f"{self.origin or self.id}: no text")
+        if not self.lang:
+            self.lang = detect_language(self.title + "\n" + self.text)
+
+    @property
+    def content_hash(self) -> str:
+        """Changes when anything we store changes, so an edited article is re-written and an equal one is not."""
+        payload = json.dumps([self.title, self.text, self.date, self.url, self.source, self.lang])
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    @property
+    def date_int(self) -> int:
+        return date_to_int(self.date)
+
+    def info(self) -> DocumentInfo:
+        return DocumentInfo(
+            id=self.id,
+            title=self.title,
+            content_hash=self.content_hash,
+            date=self.date,
+            date_int=self.date_int,
+            url=self.url,
+            source=self.source,
+            lang=self.lang,
+            origin=self.origin,
+        )
+
+
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_BLANK_LINES = re.compile(r"\n\s*\n\s*")
+
+
+def clean_text(text: str) -> str:
+    """NFC, no control characters, single spaces, at most one blank line between paragraphs."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def first_words(text: str, limit: int = 90) -> str:
+    """A title for an untitled article: its first sentence, cut at a word boundary."""
+    first = re.split(r"(?<=[.!?])\s|\n", text.strip(), maxsplit=1)[0]
+    if len(first) <= limit:
+        return first
+    return first[:limit].rsplit(" ", 1)[0] + "…"
+
+
+_ISO_PREFIX = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?")
+_DMY = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})$")
+
+
+def normalise_date(value: str) -> str:
+    """ISO text (YYYY, YYYY-MM or YYYY-MM-DD) from the date shapes articles and feeds use; '' if unknown."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    match = _DMY.match(value)
+    if match:
+        day, month, year = (int(g) for g in match.groups())
+        return _iso(year, month, day)
+    match = _ISO_PREFIX.match(value)
+    if match:
+        year, month, day = (int(g) if g else 0 for g in match.groups())
+        return _iso(year, month, day)
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return ""
+    return parsed.date().isoformat()
+
+
+def _iso(year: int, month: int, day: int) -> str:
+    try:
+        datetime(year, month or 1, day or 1)
+    except ValueError:
+        return f"{year:04d}" if 1000 <= year <= 9999 else ""
+    if not month:
+        return f"{year:04d}"
+    return f"{year:04d}-{month:02d}" if not day else f"{year:04d}-{month:02d}-{day:02d}"
+
+
+def date_to_int(date: str) -> int:
+    """YYYYMMDD for range filters; a partial date counts as its first day; 0 when unknown."""
+    if not date:
+        return 0
+    parts = [int(p) for p in date.split("-")]
+    parts += [1] * (3 - len(parts))
+    return parts[0] * 10000 + parts[1] * 100 + parts[2]

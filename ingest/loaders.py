@@ -1,0 +1,231 @@
+"""Files to articles: .txt (with `key value` header lines), .md (YAML front matter), .html, .json and .jsonl.
+
+Each loader yields articles or LoadErrors, so one bad record in a file does not cost the good ones.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ingest.articles import Article, LoadError
+
+SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl")
+HEADER_KEYS = ("title", "date", "source", "url", "lang", "author", "id")
+_DATE_VALUE = re.compile(r"\d{4}(?:-\d{2}(?:-\d{2}(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?)?)?|\d{1,2}/\d{1,2}/\d{4}")
+
+LoadResult = Article | LoadError
+
+
+def decode(data: bytes, name: str) -> str:
+    """UTF-8 (or UTF-16 with a BOM) text; binary or undecodable bytes are an error naming the file."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise LoadError(f"{name}: not valid UTF-16 text ({exc.reason})") from None
+    if b"\x00" in data[:8192]:
+        raise LoadError(f"{name}: binary file, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"{name}: not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})") from None
+
+
+def split_header_lines(text: str) -> tuple[dict[str, str], str]:
+    """Leading `key value` metadata lines of a plain-text article, and the body after them.
+
+    A `date` header may share its line with the body ("date 2024-06 Le président..."): only the date is taken.
+    """
+    meta: dict[str, str] = {}
+    rest = text.lstrip()
+    while True:
+        line, _, after = rest.partition("\n")
+        key, _, value = line.strip().partition(" ")
+        key = key.lower().rstrip(":")
+        if key not in HEADER_KEYS or key in meta or not value.strip():
+            break
+        value = value.strip()
+        if key == "date":
+            match = _DATE_VALUE.match(value)
+            if not match:
+                break
+            meta["date"] = match.group()
+            remainder = value[match.end() :].strip()
+            rest = remainder + "\n" + after if remainder else after
+        else:
+            meta[key] = value
+            rest = after
+        rest = rest.lstrip("\n") if not rest.startswith(" ") else rest
+    return meta, rest
+
+
+def _file_id(path: Path) -> str:
+    return path.resolve().as_uri()
+
+
+def load_text(path: Path, text: str) -> Iterator[LoadResult]:
+    meta, body = split_header_lines(text)
+    yield _article(meta, body, path, default_id=_file_id(path))
+
+
+def load_markdown(path: Path, text: str) -> Iterator[LoadResult]:
+    meta: dict[str, Any] = {}
+    body = text
+    if text.startswith("---"):
+        parts = text.split("\n---", 1)
+        if len(parts) == 2:
+            try:
+                loaded = yaml.safe_load(parts[0][3:])
+            except yaml.YAMLError as exc:
+                raise LoadError(f"{path}: bad YAML front matter ({exc.__class__.__name__})") from None
+            if isinstance(loaded, dict):
+                meta = {str(k).lower(): v for k, v in loaded.items()}
+            body = parts[1].partition("\n")[2]
+    if not meta.get("title"):
+        heading = re.search(r"^#\s+(.+)$", body, re.MULTILINE)
+        if heading:
+            meta["title"] = heading.group(1).strip()
+    yield _article(meta, strip_markdown(body), path, default_id=_file_id(path))
+
+
+def strip_markdown(body: str) -> str:
+    """Markdown to readable text: headings, emphasis and links lose their markup, keep their words."""
+    body = re.sub(r"^#{1,6}\s*", "", body, flags=re.MULTILINE)
+    body = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", body)
+    body = re.sub(r"(\*\*|__|\*|_|`)(\S.*?\S|\S)\1", r"\2", body)
+    return body
+
+
+def load_html(path: Path, text: str, url: str = "") -> Iterator[LoadResult]:
+    yield html_article(text, origin=str(path), url=url, default_id=_file_id(path))
+
+
+def html_article(html: str, origin: str, url: str = "", default_id: str = "") -> Article:
+    """Main text and metadata of a web page, by trafilatura (boilerplate, menus and footers left out)."""
+    import trafilatura
+
+    try:
+        document = trafilatura.bare_extraction(html, url=url or None, with_metadata=True, include_comments=False)
+    except Exception as exc:  # trafilatura raises assorted errors on broken markup
+        raise LoadError(f"{origin}: cannot parse HTML ({exc.__class__.__name__})") from None
+    if document is None or not (document.text or "").strip():
+        raise LoadError(f"{origin}: no article text found in the HTML")
+    title = document.title or ""
+    lines = [line for line in document.text.split("\n") if line.strip()]
+    if lines and title and lines[0].strip() == title.strip():
+        lines = lines[1:]
+    canonical = url or document.url or ""
+    meta = {
+        "title": title,
+        "date": document.date or "",
+        "url": canonical,
+        "source": document.sitename or document.hostname or "",
+        "author": document.author or "",
+    }
+    return _article(meta, "\n\n".join(lines), origin, default_id=canonical or default_id)
+
+
+def load_json_records(path: Path, text: str) -> Iterator[LoadResult]:
+    """A .json file holding one record or a list of records; a .jsonl file with one record per line."""
+    if path.suffix.lower() == ".jsonl":
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                yield _record(json.loads(line), where, f"{_file_id(path)}#{number}")
+            except json.JSONDecodeError as exc:
+                yield LoadError(f"{where}: malformed JSON ({exc.msg})")
+            except LoadError as exc:
+                yield exc
+        return
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LoadError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+    records = data if isinstance(data, list) else [data]
+    for index, record in enumerate(records):
+        try:
+            yield _record(record, f"{path}[{index}]", f"{_file_id(path)}#{index}")
+        except LoadError as exc:
+            yield exc
+
+
+def _record(record: Any, where: str, default_id: str) -> Article:
+    if not isinstance(record, dict):
+        raise LoadError(f"{where}: a record must be a JSON object with title and text")
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise LoadError(f"{where}: record has no 'text'")
+    record_id = record.get("id")
+    default = str(record_id) if record_id not in (None, "") else str(record.get("url") or default_id)
+    return _article(record, text, where, default_id=default)
+
+
+def _article(meta: dict[str, Any], body: str, origin: Path | str, default_id: str) -> Article:
+    def field(name: str) -> str:
+        value = meta.get(name)
+        return "" if value is None else str(value).strip()
+
+    article_id = field("id") or field("url") or default_id
+    return Article(
+        id=article_id,
+        title=field("title"),
+        text=body,
+        date=field("date"),
+        url=field("url"),
+        source=field("source"),
+        lang=field("lang"),
+        origin=str(origin),
+        extra={"author": field("author")} if field("author") else {},
+    )
+
+
+_LOADERS = {
+    ".txt": load_text,
+    ".md": load_markdown,
+    ".markdown": load_markdown,
+    ".html": load_html,
+    ".htm": load_html,
+    ".json": load_json_records,
+    ".jsonl": load_json_records,
+}
+
+
+def load_file(path: Path, max_bytes: int) -> Iterator[LoadResult]:
+    """Every article in one file; problems come out as LoadErrors naming the file (and line)."""
+    loader = _LOADERS.get(path.suffix.lower())
+    if loader is None:
+        yield LoadError(f"{path}: unsupported file type (use {', '.join(SUFFIXES)})")
+        return
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise LoadError(f"{path}: too large ({size / 1e6:.1f} MB > {max_bytes / 1e6:.1f} MB)")
+        if size == 0:
+            raise LoadError(f"{path}: empty file")
+        text = decode(path.read_bytes(), str(path))
+        if not text.strip():
+            raise LoadError(f"{path}: empty file")
+        yield from loader(path, text)
+    except LoadError as exc:
+        yield exc
+    except OSError as exc:
+        yield LoadError(f"{path}: cannot read ({exc.strerror or exc})")
+
+
+def find_files(path: Path) -> Iterator[Path]:
+    """The path itself, or every supported file under it (recursively, in a stable order, hidden ones skipped)."""
+    if path.is_dir():
+        for child in sorted(path.rglob("*")):
+            hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
+            if child.is_file() and child.suffix.lower() in SUFFIXES and not hidden:
+                yield child
+    else:
+        yield path

@@ -1,0 +1,1 @@
+"""newsdesk: ask questions of news articles and get short answers with numbered citations."""

@@ -1,0 +1,215 @@
+"""The `newsdesk` command: ingest articles, search them, ask questions, run the bot.
+
+Heavy libraries (torch, chromadb) are imported inside commands, so `newsdesk --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from newsdesk.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(command: F) -> F:
+    """Turn the errors a user can fix (wrong embedder, no server, bad date) into one clear line."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from vectorstore.chroma import EmbedderMismatch, StoreUnavailable
+
+        try:
+            return command(*args, **kwargs)
+        except (EmbedderMismatch, StoreUnavailable, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except PermissionError as exc:
+            raise click.ClickException(f"cannot write {exc.filename}: permission denied") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="newsdesk")
+def cli() -> None:
+    """Ask questions of news articles and get short answers with numbered citations.
+
+    \b
+    Examples:
+      newsdesk ingest examples/articles
+      newsdesk search "What did Peskov say?"
+      newsdesk sources
+    """
+
+
+def _settings() -> Settings:
+    """Settings read afresh per command, so tests and long sessions see the current environment."""
+    return Settings()
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@friendly_errors
+def ingest(paths: tuple[Path, ...], as_json: bool) -> None:
+    """Add articles from files and folders (.txt, .md, .html, .json, .jsonl).
+
+    Unchanged articles are skipped, changed ones replaced; bad files are named and skipped.
+    The exit code is 1 when anything failed.
+
+    \b
+    Examples:
+      newsdesk ingest examples/articles
+      newsdesk ingest --json feed-dump.jsonl
+    """
+    from ingest.pipeline import Ingester, load_paths, with_progress
+    from newsdesk.runtime import open_store
+
+    settings = _settings()
+    store = open_store(settings)
+    items = list(load_paths(paths, int(settings.max_file_mb * 1e6)))
+    ingester = Ingester(store, settings.chunk_tokens, settings.chunk_overlap)
+    report = ingester.ingest(with_progress(items, enabled=not as_json))
+    for error in report.errors:
+        click.echo(f"error: {error}", err=True)
+    if as_json:
+        click.echo(json.dumps(report.as_json(), ensure_ascii=False))
+    else:
+        click.echo(report.summary())
+    sys.exit(1 if report.failed else 0)
+
+
+def _date_option(name: str, help_text: str) -> Callable[[F], F]:
+    return click.option(name, default=None, metavar="DATE", help=help_text)
+
+
+def filters_from(since: str | None, until: str | None, source: str | None) -> Any:
+    """SearchFilters from command-line text; a date that cannot be read is a usage error."""
+    from ingest.articles import date_to_int, normalise_date
+    from vectorstore.records import SearchFilters
+
+    def as_int(value: str | None, option: str) -> int | None:
+        if value is None:
+            return None
+        iso = normalise_date(value)
+        if not iso:
+            raise click.BadParameter(f"{value!r} is not a date (use YYYY-MM-DD)", param_hint=option)
+        return date_to_int(iso)
+
+    return SearchFilters(as_int(since, "--since"), as_int(until, "--until"), source)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("-k", "--k", "k", default=5, show_default=True, help="How many passages.")
+@_date_option("--since", "Only articles dated on or after DATE.")
+@_date_option("--until", "Only articles dated on or before DATE.")
+@click.option("--source", default=None, help="Only articles from this source.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits, best first.")
+@friendly_errors
+def search(query: str, k: int, since: str | None, until: str | None, source: str | None, as_json: bool) -> None:
+    """Show the passages that best match QUERY, in any language.
+
+    \b
+    Example:
+      newsdesk search "What did Peskov say?" -k 3
+    """
+    from newsdesk.runtime import open_store
+
+    filters = filters_from(since, until, source)
+    hits = open_store(_settings()).search(query, k, filters)
+    if as_json:
+        click.echo(json.dumps([h.as_json() for h in hits], ensure_ascii=False, indent=1))
+        return
+    if not hits:
+        click.echo("No passages found.")
+    for rank, hit in enumerate(hits, 1):
+        where = hit.url or hit.article_id
+        click.echo(f"[{rank}] {hit.score:.4f}  {hit.title}  ({hit.date or 'undated'})  {where}")
+        click.echo("    " + hit.text.replace("\n", " ")[:400])
+
+
+@cli.command()
+@click.option("--limit", default=50, show_default=True, help="How many articles, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@friendly_errors
+def sources(limit: int, as_json: bool) -> None:
+    """List stored articles, newest first: id, date, title, chunks."""
+    from newsdesk.runtime import open_store
+
+    docs = open_store(_settings()).documents(limit)
+    if as_json:
+        click.echo(json.dumps(docs, ensure_ascii=False, indent=1))
+        return
+    if not docs:
+        click.echo("No articles yet: try `newsdesk ingest examples/articles`.")
+    for doc in docs:
+        click.echo(f"{doc['date'] or '----------':10}  {doc['chunks']:>3} chunks  {doc['title']}\n    {doc['id']}")
+
+
+@cli.command()
+@click.argument("article_ids", nargs=-1, required=True)
+@friendly_errors
+def remove(article_ids: tuple[str, ...]) -> None:
+    """Delete articles (ids as `newsdesk sources` shows them)."""
+    from newsdesk.runtime import open_store
+
+    store = open_store(_settings())
+    missing = [a for a in article_ids if not store.remove_document(a)]
+    for article_id in article_ids:
+        if article_id not in missing:
+            click.echo(f"removed {article_id}")
+    if missing:
+        raise click.ClickException(f"no such article: {', '.join(missing)}")
+
+
+@cli.group(name="eval")
+def evaluate() -> None:
+    """Measure retrieval and answer quality on SQuAD-format data."""
+
+
+@evaluate.command(name="retrieval")
+@click.option(
+    "--contexts",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="SQuAD JSON whose paragraphs are the corpus.",
+)
+@click.option(
+    "--questions",
+    type=click.Path(exists=True, path_type=Path),
+    help="SQuAD JSON with the questions (same ids; default: the contexts file).",
+)
+@click.option("--limit", type=int, default=None, help="Only the first N questions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@friendly_errors
+def eval_retrieval(contexts: Path, questions: Path | None, limit: int | None, as_json: bool) -> None:
+    """Recall@1/5/10 and MRR of each question's own paragraph.
+
+    \b
+    Example (English questions over German contexts):
+      newsdesk eval retrieval --contexts ../shared/eval/xquad/xquad.de.dev.json \\
+                              --questions ../shared/eval/xquad/xquad.en.dev.json
+    """
+    from newsdesk.evaluation import evaluate_retrieval
+
+    result = evaluate_retrieval(_settings(), contexts, questions or contexts, limit)
+    if as_json:
+        click.echo(json.dumps(result, indent=1))
+    else:
+        click.echo("  ".join(f"{k}={v}" for k, v in result.items()))
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Builds the long-lived pieces (embedder, store) from settings, once per process."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from newsdesk.settings import Settings
+from vectorstore.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def quiet_libraries() -> None:
+    """Keep third-party chatter (telemetry notices, progress bars, hub checks) out of our output."""
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for name in ("chromadb", "httpx", "sentence_transformers", "trafilatura", "htmldate"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def open_store(settings: Settings) -> Store:
+    """The store named by the settings, with the configured embedder loaded."""
+    quiet_libraries()
+    from vectorstore.embeddings import load_embedder
+
+    embedder = load_embedder(settings.embedder, settings.threads)
+    return Store(settings.data_dir, embedder, settings.collection, settings.chroma_host, settings.chroma_port)

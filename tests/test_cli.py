@@ -1,0 +1,106 @@
+"""The `newsdesk` command as a user runs it, in-process (CliRunner) and as real processes where it matters."""
+
+import ast
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from newsdesk.cli import cli
+from tests.conftest import EXAMPLES, ROOT, SEED, needs_seed
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def test_ingest_examples_then_search_sources_remove(data_dir: Path) -> None:
+    code, out = run("ingest", "--json", str(EXAMPLES))
+    report = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and report["failed"] == 0 and report["new"] >= 8 and report["chunks"] > report["new"]
+    code, out = run("ingest", str(EXAMPLES))
+    assert code == 0 and "0 new, 0 updated" in out and "unchanged" in out
+
+    code, out = run("search", "How many trains were cancelled by the strike?", "-k", "3", "--json")
+    hits = json.loads(out)
+    assert {"text", "score", "article_id", "chunk_id", "title", "date", "url"} <= set(hits[0])
+    assert "SNCR" in hits[0]["title"]
+
+    code, out = run("sources", "--json")
+    docs = json.loads(out)
+    assert [d["date"] for d in docs] == sorted((d["date"] for d in docs), reverse=True)
+    victim = docs[0]["id"]
+    assert run("remove", victim)[0] == 0
+    code, out = run("remove", victim)
+    assert code != 0 and "no such article" in out
+
+
+def test_bad_files_are_named_and_the_rest_goes_in(data_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "good.txt").write_text("title Bon\n\nLe conseil a voté le budget mardi soir.")
+    (folder / "binary.txt").write_bytes(b"\x00\x00\xff")
+    (folder / "lines.jsonl").write_text('{"title": "A", "text": "Un texte valable."}\n{oops\n')
+    code, out = run("ingest", "--json", str(folder))
+    report = json.loads(out.strip().splitlines()[-1])
+    assert code == 1
+    assert (report["new"], report["failed"]) == (2, 2)
+    assert any("binary.txt" in e for e in report["errors"]) and any("lines.jsonl:2" in e for e in report["errors"])
+
+
+def test_bad_date_is_a_usage_error(data_dir: Path) -> None:
+    code, out = run("search", "budget", "--since", "last tuesday")
+    assert code == 2 and "--since" in out
+
+
+@needs_seed()
+def test_seed_search_ranks_peskov_first(data_dir: Path) -> None:
+    run("ingest", str(EXAMPLES), str(SEED))
+    code, out = run("search", "What did Peskov say?", "--json")
+    top = json.loads(out)[0]
+    assert top["article_id"] == SEED.resolve().as_uri()
+    assert "immunité" in top["text"]
+
+
+def test_python_dash_m_ingest_and_killed_ingest_recovers(data_dir: Path, tmp_path: Path) -> None:
+    """SIGKILL an ingest at random moments; the next run must end with exactly the chunks of a clean run."""
+    env = {**os.environ, "NEWSDESK_DATA_DIR": str(data_dir)}
+    command = [sys.executable, "-m", "ingest", "--json", str(EXAMPLES)]
+    rng = random.Random(7)
+    for _ in range(3):
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(2.0, 8.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout)["failed"] == 0
+
+    from newsdesk.runtime import open_store
+    from newsdesk.settings import Settings
+
+    store = open_store(Settings())
+    clean_dir = tmp_path / "clean"
+    clean = subprocess.run(
+        command, env={**env, "NEWSDESK_DATA_DIR": str(clean_dir)}, cwd=ROOT, capture_output=True, text=True
+    )
+    assert json.loads(clean.stdout)["chunks"] == store.catalog.count_chunks() == len(store.vectors.ids())
+    assert store.vectors.ids() == store.catalog.chunk_ids()
+
+
+def test_vectorstore_imports_neither_ingest_nor_bot() -> None:
+    for path in (ROOT / "vectorstore").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            assert not any(n.split(".")[0] in {"ingest", "bot", "newsdesk"} for n in names), path

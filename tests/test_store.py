@@ -1,0 +1,93 @@
+"""The store against real Chroma (embedded and a `chroma run` server) and the real default embedder."""
+
+from pathlib import Path
+
+import pytest
+
+from ingest.articles import Article
+from ingest.pipeline import Ingester
+from vectorstore.chroma import EmbedderMismatch
+from vectorstore.embeddings import load_embedder
+from vectorstore.records import SearchFilters
+from vectorstore.store import Store
+
+PESKOV = Article(
+    id="kremlin",
+    title="Le Kremlin met en garde",
+    date="2024-06-02",
+    source="Agence A",
+    text=(
+        "Le Kremlin a réagi vendredi. « Les instructeurs ne bénéficient d'aucune immunité », a déclaré "
+        "Dmitri Peskov, porte-parole du Kremlin. Des instructeurs français ont formé 10 000 soldats."
+    ),
+)
+RAIN = Article(
+    id="rain",
+    title="Heavy rain in Brennock",
+    date="2023-11-02",
+    source="Evening Post",
+    text="Heavy rain flooded the lower town on Tuesday. The river rose two metres overnight.",
+)
+
+
+def stored_ids(store: Store) -> tuple[set[str], set[str]]:
+    return store.vectors.ids(), store.catalog.chunk_ids()
+
+
+def test_cross_language_search_filters_and_remove(store: Store) -> None:
+    report = Ingester(store).ingest([PESKOV, RAIN])
+    assert (report.new, report.failed) == (2, 0)
+    hits = store.search("What did Peskov say about the instructors?", k=2)
+    assert hits[0].article_id == "kremlin"
+    assert hits[0].title == "Le Kremlin met en garde" and hits[0].date == "2024-06-02"
+    assert store.search("10,000 soldiers trained", k=1)[0].article_id == "kremlin"
+    assert {h.article_id for h in store.search("river", 5, SearchFilters(since=20240101))} == {"kremlin"}
+    assert {h.article_id for h in store.search("Peskov", 5, SearchFilters(source="Evening Post"))} == {"rain"}
+    assert store.remove_document("kremlin")
+    assert not store.remove_document("kremlin")
+    assert {h.article_id for h in store.search("Peskov", k=5)} == {"rain"}
+
+
+def test_reingest_is_idempotent_and_updates_leave_no_stale_chunks(store: Store) -> None:
+    ingester = Ingester(store, chunk_tokens=20, chunk_overlap=0)
+    first = ingester.ingest([PESKOV, RAIN])
+    vectors, catalog = stored_ids(store)
+    assert vectors == catalog and len(vectors) == first.chunks
+    again = ingester.ingest([PESKOV, RAIN])
+    assert (again.new, again.updated, again.unchanged, again.chunks) == (0, 0, 2, 0)
+    changed = Article(id="rain", title=RAIN.title, date=RAIN.date, source=RAIN.source, text="Short now.")
+    update = ingester.ingest([changed])
+    assert (update.updated, update.chunks) == (1, 1)
+    vectors, catalog = stored_ids(store)
+    assert vectors == catalog
+    assert len([c for c in vectors if c.startswith(ingester.chunks_of(changed)[0].id.split("-")[0])]) == 1
+
+
+def test_same_article_by_two_paths_is_stored_once(store: Store, tmp_path: Path) -> None:
+    from ingest.pipeline import load_paths
+
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("title Un\n\nUn article sur le budget de la ville.")
+    (folder / "sub" / "copy.txt").write_text("title Un\n\nUn article sur le budget de la ville.")
+    report = Ingester(store).ingest(load_paths([folder, folder / "a.txt"], 10**6))
+    assert (report.new, report.unchanged) == (1, 2)
+    assert store.catalog.count_documents() == 1
+
+
+def test_interrupted_write_is_redone(store: Store) -> None:
+    ingester = Ingester(store)
+    chunks = ingester.chunks_of(PESKOV)
+    store.catalog.begin_document(PESKOV.info())  # as if killed right after step 1
+    store.vectors.add([chunks[0].id], store.embed_passages([chunks[0].text]), [chunks[0].text], [{"article_id": "kremlin"}])
+    assert not store.is_current("kremlin", PESKOV.content_hash)
+    report = ingester.ingest([PESKOV])
+    assert report.new + report.updated == 1
+    assert store.is_current("kremlin", PESKOV.content_hash)
+    assert stored_ids(store)[0] == stored_ids(store)[1] == {c.id for c in chunks}
+
+
+def test_opening_with_another_embedder_is_a_clear_error(data_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    Store(data_dir, embedder)
+    with pytest.raises(EmbedderMismatch, match="built with embedder 'e5-small'"):
+        Store(data_dir, load_embedder("use-m3"))

@@ -1,0 +1,1 @@
+"""Vectors and search: embedders, Chroma, the keyword catalog and their fusion. Imports neither ingest nor bot."""

@@ -1,0 +1,239 @@
+"""The catalog: a SQLite file beside Chroma holding documents, their chunks and a full-text (BM25) index.
+
+It is the store's source of truth for what is completely written: a document is `ready` only after its vectors
+are in Chroma, so an interrupted write is redone by the next run. Its `generation` counter tells long-running
+processes that another process has written.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from vectorstore.records import ChunkRecord, DocumentInfo, SearchFilters
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT NOT NULL, date_int INTEGER NOT NULL,
+    url TEXT NOT NULL, source TEXT NOT NULL, lang TEXT NOT NULL, origin TEXT NOT NULL,
+    content_hash TEXT NOT NULL, chunks INTEGER NOT NULL, state TEXT NOT NULL,
+    added_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_date ON documents(date_int);
+CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
+CREATE TABLE IF NOT EXISTS chunks (
+    rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, document_id TEXT NOT NULL, position INTEGER NOT NULL,
+    start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL, terms TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    terms, content='chunks', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, terms) VALUES (new.rowid, new.terms);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, terms) VALUES ('delete', old.rowid, old.terms);
+END;
+"""
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_GROUPED_NUMBER = re.compile(r"\b\d{1,3}(?:[ \u00a0\u202f,.']\d{3})+\b")
+
+
+def index_terms(text: str) -> str:
+    """Text as the keyword index sees it: "10 000", "10,000" and "10.000" all become "10000"."""
+    return _GROUPED_NUMBER.sub(lambda m: re.sub(r"\D", "", m.group()), text)
+
+
+class Catalog:
+    """Documents, chunks and keyword search in one SQLite file (WAL mode, safe for several processes)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def generation(self) -> int:
+        """A number that grows with every completed write, from any process."""
+        return int(self.get_meta("generation") or 0)
+
+    def ready_hash(self, document_id: str) -> str | None:
+        """The content hash of a completely written document, or None when absent or half-written."""
+        row = self._db.execute(
+            "SELECT content_hash FROM documents WHERE id = ? AND state = 'ready'", (document_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def ready_with_hash(self, content_hash: str) -> str | None:
+        """The id of a completely written document with this content, if any (the same article by another path)."""
+        row = self._db.execute(
+            "SELECT id FROM documents WHERE content_hash = ? AND state = 'ready' LIMIT 1", (content_hash,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def exists(self, document_id: str) -> bool:
+        return self._db.execute("SELECT 1 FROM documents WHERE id = ?", (document_id,)).fetchone() is not None
+
+    def begin_document(self, info: DocumentInfo) -> None:
+        """Mark a document as being written, so a crash before `finish_document` is redone next time."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO documents(id, title, date, date_int, url, source, lang, origin, content_hash,"
+                " chunks, state, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 'writing', ?)"
+                " ON CONFLICT(id) DO UPDATE SET state = 'writing', content_hash = excluded.content_hash",
+                (
+                    info.id,
+                    info.title,
+                    info.date,
+                    info.date_int,
+                    info.url,
+                    info.source,
+                    info.lang,
+                    info.origin,
+                    info.content_hash,
+                    time.time(),
+                ),
+            )
+
+    def finish_document(self, info: DocumentInfo, chunks: list[ChunkRecord]) -> None:
+        """Replace the document's chunks and mark it ready, all in one transaction."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM chunks WHERE document_id = ?", (info.id,))
+            db.executemany(
+                "INSERT INTO chunks(id, document_id, position, start, end, text, terms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(c.id, info.id, c.position, c.start, c.end, c.text, index_terms(c.text)) for c in chunks],
+            )
+            db.execute(
+                "UPDATE documents SET title = ?, date = ?, date_int = ?, url = ?, source = ?, lang = ?,"
+                " origin = ?, content_hash = ?, chunks = ?, state = 'ready', added_at = ?"
+                " WHERE id = ?",
+                (
+                    info.title,
+                    info.date,
+                    info.date_int,
+                    info.url,
+                    info.source,
+                    info.lang,
+                    info.origin,
+                    info.content_hash,
+                    len(chunks),
+                    time.time(),
+                    info.id,
+                ),
+            )
+            self._bump_generation(db)
+
+    def remove_document(self, document_id: str) -> bool:
+        with self._transaction() as db:
+            db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+            gone = db.execute("DELETE FROM documents WHERE id = ?", (document_id,)).rowcount > 0
+            self._bump_generation(db)
+        return gone
+
+    @staticmethod
+    def _bump_generation(db: sqlite3.Connection) -> None:
+        db.execute(
+            "INSERT INTO meta(key, value) VALUES ('generation', '1')"
+            " ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
+    def documents(self, limit: int | None = None, offset: int = 0) -> list[dict[str, object]]:
+        """Ready documents, newest first (by date, then by when they were added)."""
+        rows = self._db.execute(
+            "SELECT id, title, date, url, source, lang, chunks, origin FROM documents WHERE state = 'ready'"
+            " ORDER BY date_int DESC, added_at DESC LIMIT ? OFFSET ?",
+            (-1 if limit is None else limit, offset),
+        ).fetchall()
+        keys = ("id", "title", "date", "url", "source", "lang", "chunks", "origin")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def count_documents(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM documents WHERE state = 'ready'").fetchone()[0]
+
+    def count_chunks(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+
+    def chunk_ids(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT id FROM chunks")}
+
+    def document_info(self, ids: list[str]) -> dict[str, dict[str, object]]:
+        """Metadata of the given documents, by id."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(
+            f"SELECT id, title, date, date_int, url, source, lang FROM documents WHERE id IN ({marks})", ids
+        ).fetchall()
+        keys = ("id", "title", "date", "date_int", "url", "source", "lang")
+        return {row[0]: dict(zip(keys, row, strict=True)) for row in rows}
+
+    def keyword_search(
+        self, terms: list[str], limit: int, filters: SearchFilters | None = None, lang: str | None = None
+    ) -> list[tuple[str, str, float]]:
+        """BM25 over chunk text: (chunk id, document id, score >= 0, higher is better) for any of `terms`.
+
+        `lang` restricts the search to documents in that language.
+        """
+        words = [w for t in terms for w in _WORD.findall(index_terms(t))]
+        if not words:
+            return []
+        match = " OR ".join('"' + w.replace('"', "") + '"' for w in dict.fromkeys(words))
+        where, params = ["chunks_fts MATCH ?", "d.state = 'ready'"], [match]
+        if filters and filters.since is not None:
+            where.append("d.date_int >= ?")
+            params.append(filters.since)
+        if filters and filters.until is not None:
+            where.append("d.date_int <= ?")
+            params.append(filters.until)
+        if filters and filters.source:
+            where.append("d.source = ?")
+            params.append(filters.source)
+        if lang:
+            where.append("d.lang = ?")
+            params.append(lang)
+        rows = self._db.execute(
+            "SELECT c.id, c.document_id, -bm25(chunks_fts) FROM chunks_fts"
+            " JOIN chunks c ON c.rowid = chunks_fts.rowid JOIN documents d ON d.id = c.document_id"
+            f" WHERE {' AND '.join(where)} ORDER BY bm25(chunks_fts) LIMIT ?",
+            [*params, limit],
+        ).fetchall()
+        return [(r[0], r[1], float(r[2])) for r in rows]
+
+    def chunk_texts(self, chunk_ids: list[str]) -> dict[str, tuple[str, str, int]]:
+        """(document id, text, position) of the given chunks, by chunk id."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self._db.execute(
+            f"SELECT id, document_id, text, position FROM chunks WHERE id IN ({marks})", chunk_ids
+        ).fetchall()
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}

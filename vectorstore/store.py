@@ -1,0 +1,181 @@
+"""The store: Chroma vectors plus the SQLite catalog, written crash-safely and searched hybrid (dense + BM25).
+
+Write protocol for one document, so that a run killed at any moment and run again ends exactly right:
+1. the catalog marks the document `writing` (with its new hash);
+2. Chroma drops the document's old vectors and upserts the new ones (ids carry the content hash);
+3. one catalog transaction swaps in the new chunks and marks the document `ready`.
+A document that is not `ready` with the same hash is simply written again. Writers across processes take a
+file lock, so two ingests at once never interleave their steps.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vectorstore.catalog import Catalog
+from vectorstore.chroma import ChromaCollection
+from vectorstore.embeddings import NewsEmbeddings
+from vectorstore.language import anchor_words, content_words, detect_language
+from vectorstore.records import ChunkRecord, DocumentInfo, Hit, SearchFilters
+
+
+@dataclass(frozen=True)
+class FusionWeights:
+    """How keyword evidence is mixed into the dense ranking (reciprocal rank fusion with weights).
+
+    Same-language keyword hits use every content word of the question; cross-language ones only its anchors
+    (names, numbers), because a passage that shares no word with the question must not be pulled up by BM25.
+    """
+
+    rrf_k: int = 60
+    dense: float = 1.0
+    same_language: float = 0.5
+    anchors: float = 0.3
+
+
+class Store:
+    """What the rest of newsdesk sees of vectors and search."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        embedder: NewsEmbeddings,
+        collection: str = "articles",
+        chroma_host: str | None = None,
+        chroma_port: int = 8000,
+        fusion: FusionWeights | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.embedder = embedder
+        self.fusion = fusion or FusionWeights()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        where = "" if chroma_host is None else f"@{chroma_host}_{chroma_port}"
+        self.catalog = Catalog(data_dir / f"{collection}{where}.catalog.sqlite3")
+        self.vectors = ChromaCollection(embedder, collection, data_dir / "chroma", chroma_host, chroma_port)
+        self._seen_generation = self.catalog.generation()
+        self._lock_path = data_dir / "write.lock"
+
+    @contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        with open(self._lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- writing -----------------------------------------------------------------------------------------
+
+    def is_current(self, document_id: str, content_hash: str) -> bool:
+        """True when the document is stored completely with this very content."""
+        return self.catalog.ready_hash(document_id) == content_hash
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.encode_passages(texts) if texts else np.zeros((0, 1), dtype=np.float32)
+
+    def write_document(self, info: DocumentInfo, chunks: list[ChunkRecord], vectors: np.ndarray) -> None:
+        """Store a document's chunks and vectors, replacing whatever it had before (see the module's protocol)."""
+        metadatas = [
+            {
+                "article_id": info.id,
+                "position": c.position,
+                "start": c.start,
+                "end": c.end,
+                "title": info.title,
+                "date": info.date,
+                "date_int": info.date_int,
+                "url": info.url,
+                "source": info.source,
+                "lang": info.lang,
+            }
+            for c in chunks
+        ]
+        with self._write_lock():
+            self.catalog.begin_document(info)
+            self.vectors.delete_document(info.id)
+            self.vectors.add([c.id for c in chunks], vectors, [c.text for c in chunks], metadatas)
+            self.catalog.finish_document(info, chunks)
+        self._seen_generation = self.catalog.generation()
+
+    def remove_document(self, document_id: str) -> bool:
+        """Delete a document and its chunks; False when there was no such document."""
+        with self._write_lock():
+            if not self.catalog.exists(document_id):
+                return False
+            self.vectors.delete_document(document_id)
+            return self.catalog.remove_document(document_id)
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    def refresh(self) -> bool:
+        """Pick up other processes' writes (an embedded Chroma client does not see them); True if reopened."""
+        generation = self.catalog.generation()
+        if generation == self._seen_generation:
+            return False
+        self.vectors.reopen()
+        self._seen_generation = generation
+        return True
+
+    def documents(self, limit: int | None = None, offset: int = 0) -> list[dict[str, object]]:
+        return self.catalog.documents(limit, offset)
+
+    def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
+        """The k best passages for `query`: dense ranking fused with language-aware keyword rankings."""
+        depth = max(30, 4 * k)
+        query_vector = self.embedder.encode_queries([query])[0]
+        dense = self.vectors.query(query_vector, depth, filters)
+        rankings: list[tuple[float, list[str]]] = [(self.fusion.dense, [cid for cid, _ in dense])]
+        keyword_scores: dict[str, float] = {}
+        query_lang = detect_language(query)
+        words = content_words(query)
+        if query_lang and words and self.fusion.same_language:
+            same = self.catalog.keyword_search(words, depth, filters, lang=query_lang)
+            rankings.append((self.fusion.same_language, [cid for cid, _, _ in same]))
+            keyword_scores.update({cid: score for cid, _, score in same})
+        anchors = anchor_words(query)
+        if anchors and self.fusion.anchors:
+            cross = self.catalog.keyword_search(anchors, depth, filters)
+            rankings.append((self.fusion.anchors, [cid for cid, _, _ in cross]))
+            for cid, _, score in cross:
+                keyword_scores.setdefault(cid, score)
+        fused: dict[str, float] = {}
+        for weight, ranking in rankings:
+            for rank, cid in enumerate(ranking):
+                fused[cid] = fused.get(cid, 0.0) + weight / (self.fusion.rrf_k + rank + 1)
+        best = sorted(fused, key=lambda cid: -fused[cid])[:k]
+        return self._hits(best, fused, dict(dense), keyword_scores)
+
+    def _hits(
+        self, chunk_ids: list[str], fused: dict[str, float], dense: dict[str, float], keyword: dict[str, float]
+    ) -> list[Hit]:
+        texts = self.catalog.chunk_texts(chunk_ids)
+        docs = self.catalog.document_info(list({texts[c][0] for c in chunk_ids if c in texts}))
+        hits = []
+        for cid in chunk_ids:
+            if cid not in texts:  # written to Chroma by a writer that has not finished yet
+                continue
+            document_id, text, position = texts[cid]
+            meta = docs.get(document_id, {})
+            hits.append(
+                Hit(
+                    chunk_id=cid,
+                    article_id=document_id,
+                    text=text,
+                    score=fused[cid],
+                    title=str(meta.get("title", "")),
+                    date=str(meta.get("date", "")),
+                    url=str(meta.get("url", "")),
+                    source=str(meta.get("source", "")),
+                    lang=str(meta.get("lang", "")),
+                    position=position,
+                    dense=dense.get(cid, 0.0),
+                    keyword=keyword.get(cid, 0.0),
+                )
+            )
+        return hits
