@@ -170,6 +170,52 @@ def remove(article_ids: tuple[str, ...]) -> None:
         raise click.ClickException(f"no such article: {', '.join(missing)}")
 
 
+@cli.command()
+@click.argument("question", required=False)
+@click.option("-k", "--k", "k", default=5, show_default=True, help="How many passages to answer from.")
+@_date_option("--since", "Only articles dated on or after DATE.")
+@_date_option("--until", "Only articles dated on or before DATE.")
+@click.option("--source", default=None, help="Only articles from this source.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")
+@friendly_errors
+def ask(question: str | None, k: int, since: str | None, until: str | None, source: str | None, as_json: bool) -> None:
+    """Answer QUESTION from the articles, with numbered sources.
+
+    With no QUESTION, read one question per line from stdin and print one JSON object per line
+    (models load once).
+
+    \b
+    Examples:
+      newsdesk ask "What did Peskov say?"
+      newsdesk ask --json "Combien de trains ont été supprimés ?"
+      cat questions.txt | newsdesk ask
+    """
+    from newsdesk.runtime import build_engine
+
+    filters = filters_from(since, until, source)
+    engine = build_engine(_settings())
+    if question is not None:
+        answer = engine.ask(question, k=k, filters=filters)
+        click.echo(json.dumps(answer.as_json(), ensure_ascii=False) if as_json else answer.render())
+        return
+    for line in sys.stdin:
+        if line.strip():
+            answer = engine.ask(line.strip(), k=k, filters=filters)
+            click.echo(json.dumps(answer.as_json(), ensure_ascii=False), nl=True)
+            sys.stdout.flush()
+
+
+@cli.command()
+@friendly_errors
+def chat() -> None:
+    """A local chat to try questions and follow-ups (/help for commands)."""
+    from bot.repl import run_repl
+    from newsdesk.runtime import build_engine
+
+    settings = _settings()
+    run_repl(build_engine(settings), history_file=str(settings.data_dir / "chat_history"))
+
+
 @cli.group(name="eval")
 def evaluate() -> None:
     """Measure retrieval and answer quality on SQuAD-format data."""
@@ -201,6 +247,47 @@ def eval_retrieval(contexts: Path, questions: Path | None, limit: int | None, as
     from newsdesk.evaluation import evaluate_retrieval
 
     result = evaluate_retrieval(_settings(), contexts, questions or contexts, limit)
+    if as_json:
+        click.echo(json.dumps(result, indent=1))
+    else:
+        click.echo("  ".join(f"{k}={v}" for k, v in result.items()))
+
+
+@evaluate.command(name="answers")
+@click.option(
+    "--contexts",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="SQuAD JSON whose paragraphs are the corpus.",
+)
+@click.option(
+    "--questions",
+    type=click.Path(exists=True, path_type=Path),
+    help="SQuAD JSON with the questions (same ids; default: the contexts file).",
+)
+@click.option(
+    "--gold",
+    "extra_gold",
+    type=click.Path(exists=True, path_type=Path),
+    help="Another SQuAD file whose answers also count (e.g. the English gold of a cross-lingual set).",
+)
+@click.option("--limit", type=int, default=None, help="Only the first N questions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@friendly_errors
+def eval_answers(
+    contexts: Path, questions: Path | None, extra_gold: Path | None, limit: int | None, as_json: bool
+) -> None:
+    """Hit@k, answer containment, citation validity, refusals and latency.
+
+    Each question is also asked with its own paragraph held out of the results, to measure refusals.
+
+    \b
+    Example:
+      newsdesk eval answers --contexts ../shared/eval/piaf/piaf-v1.0.json --limit 500
+    """
+    from newsdesk.evaluation import evaluate_answers
+
+    result = evaluate_answers(_settings(), contexts, questions or contexts, extra_gold, limit)
     if as_json:
         click.echo(json.dumps(result, indent=1))
     else:

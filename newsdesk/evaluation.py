@@ -95,3 +95,95 @@ def evaluate_retrieval(
     result["mrr"] = round(reciprocal / n, 3)
     result["questions"] = len(questions)
     return result
+
+
+def normalise_answer(value: str) -> str:
+    """SQuAD's normalisation: lower case, no punctuation, no English articles, single spaces."""
+    value = re.sub(r"\[\d+\]", " ", value.lower())
+    value = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in value)
+    return " ".join(w for w in value.split() if w not in {"a", "an", "the"})
+
+
+def contains_any(text: str, answers: set[str]) -> bool:
+    haystack = f" {normalise_answer(text)} "
+    return any(f" {a} " in haystack for a in answers if a)
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
+def evaluate_answers(
+    settings: Settings, contexts: Path, questions_file: Path, extra_gold: Path | None = None, limit: int | None = None
+) -> dict[str, Any]:
+    """Answer quality as the issue defines it, plus the refusal calibration table.
+
+    Unanswerable cases are the same questions asked with their own paragraph held out of the results.
+    """
+    import time
+
+    from bot.engine import AnswerEngine, cited_numbers
+    from vectorstore.language import detect_language
+
+    store = build_eval_store(settings, contexts)
+    engine = AnswerEngine(store)
+    questions = questions_for(contexts, questions_file, limit)
+    gold: dict[str, set[str]] = {}
+    for path in {contexts, questions_file, *([extra_gold] if extra_gold else [])}:
+        for q in load_squad(path)[1]:
+            gold.setdefault(q.id, set()).update(normalise_answer(a) for a in q.answers)
+    counts = {"hit@1": 0, "hit@5": 0, "contained": 0, "refused": 0, "refused_unanswerable": 0}
+    cited = cited_valid = cited_in_retrieved = 0
+    latencies: list[float] = []
+    confidences: list[tuple[float, float]] = []
+    too_long = 0
+    for question in questions:
+        started = time.perf_counter()
+        hits = store.search(question.text, 20)
+        lang = detect_language(question.text, default="en")
+        answer = engine.answer_from_hits(question.text, hits[: engine.k], lang)
+        latencies.append((time.perf_counter() - started) * 1000)
+        ranking = ranked_articles(hits)
+        counts["hit@1"] += question.article_id in ranking[:1]
+        counts["hit@5"] += question.article_id in ranking[:5]
+        counts["refused"] += answer.refused
+        counts["contained"] += (not answer.refused) and contains_any(answer.answer, gold[question.id])
+        too_long += len(re.sub(r"\[\d+\]", "", answer.answer).split()) > 80
+        for n in cited_numbers(answer.answer):
+            cited += 1
+            source = next((s for s in answer.sources if s.n == n), None)
+            cited_in_retrieved += source is not None and source.hit in answer.retrieved
+            cited_valid += source is not None and contains_any(source.hit.text, gold[question.id])
+        held_out = [h for h in hits if h.article_id != question.article_id][: engine.k]
+        unanswerable = engine.answer_from_hits(question.text, held_out, lang)
+        counts["refused_unanswerable"] += unanswerable.refused
+        confidences.append((answer.confidence, unanswerable.confidence))
+    n = max(1, len(questions))
+    result: dict[str, Any] = {name: round(value / n, 3) for name, value in counts.items()}
+    result.update(
+        questions=len(questions),
+        citation_in_retrieved=round(cited_in_retrieved / max(1, cited), 3),
+        citation_with_gold=round(cited_valid / max(1, cited), 3),
+        answers_over_80_words=too_long,
+        latency_p50_ms=round(_percentile(latencies, 0.5), 1),
+        latency_p95_ms=round(_percentile(latencies, 0.95), 1),
+        calibration=calibration_table(confidences),
+    )
+    return result
+
+
+def calibration_table(confidences: list[tuple[float, float]]) -> list[dict[str, float]]:
+    """For candidate thresholds: the share of answerable questions refused and of unanswerable ones refused."""
+    rows = []
+    n = max(1, len(confidences))
+    for step in range(70, 92):
+        threshold = step / 100
+        rows.append(
+            {
+                "threshold": threshold,
+                "answerable_refused": round(sum(a < threshold for a, _ in confidences) / n, 3),
+                "unanswerable_refused": round(sum(u < threshold for _, u in confidences) / n, 3),
+            }
+        )
+    return rows

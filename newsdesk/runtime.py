@@ -28,3 +28,16 @@ def open_store(settings: Settings) -> Store:
 
     embedder = load_embedder(settings.embedder, settings.threads)
     return Store(settings.data_dir, embedder, settings.collection, settings.chroma_host, settings.chroma_port)
+
+
+def build_engine(settings: Settings):  # type: ignore[no-untyped-def]
+    """The answering engine over the configured store, with the LLM when `LLM` is set."""
+    from bot.engine import AnswerEngine
+
+    llm = None
+    if settings.llm:
+        from bot.llm import make_llm
+
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        llm = make_llm(settings.llm, settings.llm_base_url, key, settings.llm_timeout)
+    return AnswerEngine(open_store(settings), llm)

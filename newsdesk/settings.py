@@ -19,9 +19,7 @@ def _default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Settings for every command; environment variables win over `.env`."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     data_dir: Path = Field(default_factory=_default_data_dir, alias="NEWSDESK_DATA_DIR")
     embedder: str = Field("e5-small", alias="NEWSDESK_EMBEDDER")

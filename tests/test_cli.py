@@ -65,7 +65,7 @@ def test_bad_date_is_a_usage_error(data_dir: Path) -> None:
 @needs_seed()
 def test_seed_search_ranks_peskov_first(data_dir: Path) -> None:
     run("ingest", str(EXAMPLES), str(SEED))
-    code, out = run("search", "What did Peskov say?", "--json")
+    _, out = run("search", "What did Peskov say?", "--json")
     top = json.loads(out)[0]
     assert top["article_id"] == SEED.resolve().as_uri()
     assert "immunité" in top["text"]

@@ -35,7 +35,9 @@ def test_seed_article_metadata() -> None:
 
 def test_markdown_front_matter_and_html_extraction(tmp_path: Path) -> None:
     md = tmp_path / "a.md"
-    md.write_text("---\ntitle: Un titre\ndate: 2024-05-21\nurl: https://example.org/a\n---\n# Un titre\n\nLe **corps** ici.")
+    md.write_text(
+        "---\ntitle: Un titre\ndate: 2024-05-21\nurl: https://example.org/a\n---\n# Un titre\n\nLe **corps** ici."
+    )
     (article,) = load(md)
     assert isinstance(article, Article)
     assert (article.title, article.date, article.id) == ("Un titre", "2024-05-21", "https://example.org/a")

@@ -149,35 +149,57 @@ class _E5Tokenizer:
         return spans
 
 
-class _Layer(torch.nn.Module):
-    """One post-LayerNorm BERT block with Q, K and V fused into one matmul."""
+def _onednn_usable() -> bool:
+    """oneDNN's fused linear (prepacked weight, GELU or residual add in the same pass) is ~15% faster."""
+    try:
+        return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    except (AttributeError, RuntimeError):
+        return False
 
-    def __init__(self, heads: int, eps: float, tensors: dict[str, torch.Tensor]) -> None:
-        super().__init__()
+
+class _Linear:
+    """y = x W^T + b, optionally followed by GELU or plus a residual, fused by oneDNN when it can."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, dtype: torch.dtype, fused: bool) -> None:
+        self.weight, self.bias, self.fused = weight.to(dtype).contiguous(), bias.to(dtype), fused
+        if fused:
+            self.weight = torch.ops.mkldnn._reorder_linear_weight(self.weight, 8192)
+
+    def __call__(self, x: torch.Tensor, gelu: bool = False, residual: torch.Tensor | None = None) -> torch.Tensor:
+        if self.fused:
+            if residual is not None:
+                return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.weight, self.bias, "add")
+            return torch.ops.mkldnn._linear_pointwise(
+                x, self.weight, self.bias, "gelu" if gelu else "none", [], "none" if gelu else ""
+            )
+        y = F.linear(x, self.weight, self.bias)
+        if gelu:
+            return F.gelu(y)
+        return y if residual is None else y.add_(residual)
+
+
+class _Layer:
+    """One post-LayerNorm BERT block; Q, K and V are one matmul."""
+
+    def __init__(self, t: dict[str, torch.Tensor], heads: int, eps: float, dtype: torch.dtype, fused: bool) -> None:
         self.heads, self.eps = heads, eps
-        self.qkv = torch.nn.Linear(1, 1)
-        self.qkv.weight = torch.nn.Parameter(torch.cat([tensors["q.w"], tensors["k.w"], tensors["v.w"]]), False)
-        self.qkv.bias = torch.nn.Parameter(torch.cat([tensors["q.b"], tensors["k.b"], tensors["v.b"]]), False)
-        self.attn_out = self._linear(tensors["ao.w"], tensors["ao.b"])
-        self.ffn_in = self._linear(tensors["fi.w"], tensors["fi.b"])
-        self.ffn_out = self._linear(tensors["fo.w"], tensors["fo.b"])
-        self.attn_ln = (tensors["aln.w"], tensors["aln.b"])
-        self.out_ln = (tensors["oln.w"], tensors["oln.b"])
+        cat = torch.cat
+        self.qkv = _Linear(cat([t["q.w"], t["k.w"], t["v.w"]]), cat([t["q.b"], t["k.b"], t["v.b"]]), dtype, fused)
+        self.attn_out = _Linear(t["ao.w"], t["ao.b"], dtype, fused)
+        self.ffn_in = _Linear(t["fi.w"], t["fi.b"], dtype, fused)
+        self.ffn_out = _Linear(t["fo.w"], t["fo.b"], dtype, fused)
+        self.attn_ln = (t["aln.w"].to(dtype), t["aln.b"].to(dtype))
+        self.out_ln = (t["oln.w"].to(dtype), t["oln.b"].to(dtype))
 
-    @staticmethod
-    def _linear(weight: torch.Tensor, bias: torch.Tensor) -> torch.nn.Linear:
-        layer = torch.nn.Linear(1, 1)
-        layer.weight = torch.nn.Parameter(weight, False)
-        layer.bias = torch.nn.Parameter(bias, False)
-        return layer
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """x: [batch, length, hidden] -> same; `mask` [batch, 1, 1, length] marks real tokens."""
         b, n, h = x.shape
+        x = x.reshape(b * n, h)
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
-        ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        ctx = ctx.transpose(1, 2).reshape(b, n, h)
-        x = F.layer_norm(x + self.attn_out(ctx), (h,), *self.attn_ln, self.eps)
-        return F.layer_norm(x + self.ffn_out(F.gelu(self.ffn_in(x))), (h,), *self.out_ln, self.eps)
+        ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(b * n, h)
+        x = F.layer_norm(self.attn_out(ctx, residual=x), (h,), *self.attn_ln, self.eps)
+        x = F.layer_norm(self.ffn_out(self.ffn_in(x, gelu=True), residual=x), (h,), *self.out_ln, self.eps)
+        return x.view(b, n, h)
 
 
 class E5Encoder:
@@ -196,6 +218,9 @@ class E5Encoder:
         if dtype == "auto":
             dtype = "bfloat16" if cpu_has_bf16() else "float32"
         self.dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
+        import os
+
+        self.fused = None if os.environ.get("E5_FUSED") is None else os.environ["E5_FUSED"] == "1"
         self._load(Path(model_path) if model_path else default_model_path())
 
     def _load(self, path: Path) -> None:
@@ -245,15 +270,17 @@ class E5Encoder:
         self._pos = tensors["emb.pos"].view(positions, hidden)
         self._type = tensors["emb.type"][:hidden]
         self._emb_ln = (tensors["emb.ln.w"], tensors["emb.ln.b"])
+        fused = self.fused if self.fused is not None else _onednn_usable()
         self._layers = [
-            _Layer(heads, eps, {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(f"l{i}.")})
+            _Layer(
+                {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(f"l{i}.")},
+                heads,
+                eps,
+                self.dtype,
+                fused,
+            )
             for i in range(layers)
         ]
-        if self.dtype != torch.float32:
-            for layer in self._layers:
-                layer.to(self.dtype)
-                layer.attn_ln = tuple(t.to(self.dtype) for t in layer.attn_ln)
-                layer.out_ln = tuple(t.to(self.dtype) for t in layer.out_ln)
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for `text` (without <s>/</s>), so chunkers can stay under `max_tokens`."""

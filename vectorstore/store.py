@@ -27,16 +27,23 @@ from vectorstore.records import ChunkRecord, DocumentInfo, Hit, SearchFilters
 
 @dataclass(frozen=True)
 class FusionWeights:
-    """How keyword evidence is mixed into the dense ranking (reciprocal rank fusion with weights).
+    """How keyword evidence is mixed into the dense ranking: a weighted sum of scores, each min-max normalised
+    over the candidates, so keywords reorder close dense scores but cannot overturn a clear dense winner.
 
     Same-language keyword hits use every content word of the question; cross-language ones only its anchors
     (names, numbers), because a passage that shares no word with the question must not be pulled up by BM25.
     """
 
-    rrf_k: int = 60
-    dense: float = 1.0
-    same_language: float = 0.5
+    same_language: float = 0.8
     anchors: float = 0.3
+
+
+def _normalised(scores: dict[str, float]) -> dict[str, float]:
+    if not scores:
+        return {}
+    low, high = min(scores.values()), max(scores.values())
+    span = high - low
+    return {key: (value - low) / span if span > 0 else 1.0 for key, value in scores.items()}
 
 
 class Store:
@@ -130,26 +137,28 @@ class Store:
         depth = max(30, 4 * k)
         query_vector = self.embedder.encode_queries([query])[0]
         dense = self.vectors.query(query_vector, depth, filters)
-        rankings: list[tuple[float, list[str]]] = [(self.fusion.dense, [cid for cid, _ in dense])]
-        keyword_scores: dict[str, float] = {}
+        same_scores: dict[str, float] = {}
+        anchor_scores: dict[str, float] = {}
         query_lang = detect_language(query)
         words = content_words(query)
         if query_lang and words and self.fusion.same_language:
             same = self.catalog.keyword_search(words, depth, filters, lang=query_lang)
-            rankings.append((self.fusion.same_language, [cid for cid, _, _ in same]))
-            keyword_scores.update({cid: score for cid, _, score in same})
+            same_scores = {cid: score for cid, _, score in same}
         anchors = anchor_words(query)
         if anchors and self.fusion.anchors:
             cross = self.catalog.keyword_search(anchors, depth, filters)
-            rankings.append((self.fusion.anchors, [cid for cid, _, _ in cross]))
-            for cid, _, score in cross:
-                keyword_scores.setdefault(cid, score)
-        fused: dict[str, float] = {}
-        for weight, ranking in rankings:
-            for rank, cid in enumerate(ranking):
-                fused[cid] = fused.get(cid, 0.0) + weight / (self.fusion.rrf_k + rank + 1)
+            anchor_scores = {cid: score for cid, _, score in cross}
+        dense_scores = dict(dense)
+        floor = min(dense_scores.values(), default=0.0)
+        dense_norm = _normalised(dense_scores)
+        fused = {cid: dense_norm.get(cid, 0.0) for cid in {*dense_scores, *same_scores, *anchor_scores}}
+        for weight, scores in ((self.fusion.same_language, same_scores), (self.fusion.anchors, anchor_scores)):
+            top = max(scores.values(), default=0.0)
+            for cid, value in scores.items():
+                fused[cid] += weight * value / top
         best = sorted(fused, key=lambda cid: -fused[cid])[:k]
-        return self._hits(best, fused, dict(dense), keyword_scores)
+        keyword_scores = {**anchor_scores, **same_scores}
+        return self._hits(best, fused, {c: dense_scores.get(c, floor) for c in best}, keyword_scores)
 
     def _hits(
         self, chunk_ids: list[str], fused: dict[str, float], dense: dict[str, float], keyword: dict[str, float]

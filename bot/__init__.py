@@ -1,0 +1,1 @@
+"""Conversations: the answering engine, the Telegram bot and the REPL."""

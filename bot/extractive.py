@@ -1,0 +1,123 @@
+"""The default answerer: no LLM, it quotes the retrieved sentences that best answer the question.
+
+Each candidate sentence (from the best passages) is scored by the embedder against the question, plus small,
+language-independent cues: the question's names and numbers found in the sentence, a number when the question
+asks "how many", and the rank of the passage it came from. The answer is the best sentence, followed by the
+next best ones while they score close to it and the answer stays short.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ingest.sentences import split_sentences
+from vectorstore.embeddings import NewsEmbeddings
+from vectorstore.language import anchor_words, content_words
+from vectorstore.records import Hit
+
+MAX_SENTENCES = 3
+MAX_WORDS = 80
+PASSAGES = 3
+# Weights of the cues next to the embedder's cosine; small, because the cosine carries most of the signal.
+ANCHOR_WEIGHT = 0.03
+OVERLAP_WEIGHT = 0.02
+NUMBER_WEIGHT = 0.015
+RANK_WEIGHT = 0.01
+# A further sentence joins the answer only when it scores within this margin of the best one.
+MARGIN = 0.02
+
+_QUANTITY = re.compile(r"\b(how (many|much)|combien|wie viele|wieviel|cu[aá]nt[oa]s?|quant[oa]s?|сколько)\b", re.I)
+_DIGIT = re.compile(r"\d")
+
+
+@dataclass
+class Candidate:
+    """A sentence of a retrieved passage, with its score and the hit it came from."""
+
+    text: str
+    hit_index: int
+    order: int
+    score: float = 0.0
+    cosine: float = 0.0
+
+
+def candidates(hits: list[Hit], passages: int = PASSAGES) -> list[Candidate]:
+    """The sentences of the best passages, each once (overlapping chunks repeat sentences)."""
+    seen: set[str] = set()
+    found: list[Candidate] = []
+    for index, hit in enumerate(hits[:passages]):
+        for order, span in enumerate(split_sentences(hit.text)):
+            key = " ".join(span.text.split())
+            if key in seen or len(content_words(key)) < 2:
+                continue
+            seen.add(key)
+            found.append(Candidate(span.text, index, order))
+    return found
+
+
+def _fold(word: str) -> str:
+    return word.lower()
+
+
+def score_candidates(question: str, found: list[Candidate], embedder: NewsEmbeddings) -> None:
+    """Set each candidate's score: cosine to the question plus the cues described in the module docstring."""
+    if not found:
+        return
+    query = embedder.encode_queries([question])[0]
+    vectors = embedder.encode_passages([c.text for c in found])
+    cosines = vectors @ query
+    anchors = {_fold(a) for a in anchor_words(question)}
+    words = {_fold(w) for w in content_words(question)}
+    wants_number = bool(_QUANTITY.search(question))
+    for candidate, cosine in zip(found, cosines, strict=True):
+        sentence_words = {_fold(w) for w in content_words(candidate.text)}
+        anchor_hits = len(anchors & sentence_words) / len(anchors) if anchors else 0.0
+        overlap = len(words & sentence_words) / len(words) if words else 0.0
+        number = 1.0 if wants_number and _DIGIT.search(candidate.text) else 0.0
+        candidate.cosine = float(cosine)
+        candidate.score = (
+            float(cosine)
+            + ANCHOR_WEIGHT * anchor_hits
+            + OVERLAP_WEIGHT * overlap
+            + NUMBER_WEIGHT * number
+            - RANK_WEIGHT * candidate.hit_index
+        )
+
+
+def select(found: list[Candidate], hits: list[Hit]) -> list[Candidate]:
+    """The best sentence and close runners-up from the same article, at most MAX_SENTENCES and MAX_WORDS, in
+    reading order."""
+    ranked = sorted(found, key=lambda c: -c.score)
+    if not ranked:
+        return []
+    chosen = [ranked[0]]
+    words = len(ranked[0].text.split())
+    for candidate in ranked[1:]:
+        if len(chosen) >= MAX_SENTENCES or candidate.score < ranked[0].score - MARGIN:
+            break
+        size = len(candidate.text.split())
+        if words + size > MAX_WORDS or hits[candidate.hit_index].article_id != hits[ranked[0].hit_index].article_id:
+            continue  # too long, or another story: an answer quotes one article
+        chosen.append(candidate)
+        words += size
+    return sorted(chosen, key=lambda c: (c.hit_index, c.order))
+
+
+def trim_words(text: str, limit: int = MAX_WORDS) -> str:
+    """A sentence longer than the answer's word budget, cut at a word with an ellipsis."""
+    words = text.split()
+    return text if len(words) <= limit else " ".join(words[:limit]) + " …"
+
+
+def best_cosine(found: list[Candidate]) -> float:
+    return max((c.cosine for c in found), default=0.0)
+
+
+def anchor_coverage(question: str, hits: list[Hit]) -> float:
+    """Share of the question's names and numbers that appear in the retrieved passages (1.0 when it has none)."""
+    anchors = {_fold(a) for a in anchor_words(question)}
+    if not anchors:
+        return 1.0
+    present = {_fold(w) for hit in hits for w in content_words(hit.text + " " + hit.title)}
+    return len(anchors & present) / len(anchors)

@@ -1,0 +1,139 @@
+"""The answering engine: extractive answers with checked citations, refusals, follow-ups, the LLM path
+(against a scripted OpenAI-compatible server on 127.0.0.1), `newsdesk ask` and the REPL."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.conversation import Conversation
+from bot.engine import AnswerEngine, cited_numbers
+from bot.llm import make_llm
+from bot.repl import run_repl
+from ingest.pipeline import Ingester, load_paths
+from newsdesk.cli import cli
+from tests.conftest import EXAMPLES, SEED, needs_seed
+from tests.fakes.llm_server import Error, FakeOpenAI, Slow
+from vectorstore.store import Store
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory, embedder) -> AnswerEngine:  # type: ignore[no-untyped-def]
+    store = Store(tmp_path_factory.mktemp("answers"), embedder)
+    paths = [EXAMPLES, SEED] if SEED.exists() else [EXAMPLES]
+    Ingester(store).ingest(load_paths(paths, 10**7))
+    return AnswerEngine(store)
+
+
+@pytest.fixture
+def llm_server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+def assert_contract(answer_json: dict) -> None:
+    numbers = {int(n) for n in re.findall(r"\[(\d+)\]", answer_json["answer"])}
+    assert numbers == {s["n"] for s in answer_json["sources"]}
+    retrieved = {r["chunk_id"] for r in answer_json["retrieved"]}
+    assert all(s["chunk_id"] in retrieved for s in answer_json["sources"])
+    words = len(re.sub(r"\[\d+\]", "", answer_json["answer"]).split())
+    assert words <= 81  # 80 words, plus an ellipsis when a sentence was cut
+
+
+@needs_seed()
+def test_peskov_is_answered_with_his_statement_cited_1(engine: AnswerEngine) -> None:
+    answer = engine.ask("What did Peskov say?")
+    assert not answer.refused
+    assert "immunité" in answer.answer and "[1]" in answer.answer
+    assert answer.sources[0].n == 1 and answer.sources[0].hit.article_id == SEED.resolve().as_uri()
+    assert_contract(answer.as_json())
+
+
+def test_question_no_article_answers_is_refused(engine: AnswerEngine) -> None:
+    answer = engine.ask("What is the capital of Australia?")
+    assert answer.refused and answer.sources == [] and cited_numbers(answer.answer) == []
+    assert answer.answer == "The articles I have do not say."
+    french = engine.ask("Quelle est la capitale de l'Australie ?")
+    assert french.refused and french.answer.startswith("Les articles")
+
+
+def test_cross_language_answer_quotes_the_article(engine: AnswerEngine) -> None:
+    answer = engine.ask("How many trains were cancelled on the first day of the SNCR strike?")
+    assert "412" in answer.answer
+    assert "SNCR" in answer.sources[0].hit.title
+    assert_contract(answer.as_json())
+
+
+def test_follow_up_carries_the_subject(engine: AnswerEngine) -> None:
+    conversation = Conversation()
+    first = engine.ask("Which club did Yanis Koné join?", conversation)
+    assert "Lindenau" in first.answer
+    follow = engine.ask("And until when is his contract?", conversation)
+    assert "Koné" in follow.search_query
+    assert "2029" in follow.answer and "Koné" in follow.sources[0].hit.title
+    assert Conversation.from_json(conversation.to_json()).turns[-1].question == "And until when is his contract?"
+
+
+def test_llm_answer_with_valid_citations(engine: AnswerEngine, llm_server: FakeOpenAI) -> None:
+    llm = make_llm("openai:scripted", llm_server.base_url, "test-key", timeout=5)
+    llm_engine = AnswerEngine(engine.store, llm)
+    llm_server.script("Le trafic a été très perturbé [2]. 412 trains ont été supprimés [1].")
+    answer = llm_engine.ask("Combien de trains ont été supprimés pendant la grève à la SNCR ?")
+    assert answer.answer == "Le trafic a été très perturbé. [1] 412 trains ont été supprimés. [2]"
+    assert [s.n for s in answer.sources] == [1, 2]
+    assert_contract(answer.as_json())
+    prompt = llm_server.last_request["messages"]
+    assert "<passages>" in prompt[1]["content"] and "French" in prompt[0]["content"]
+
+
+def test_llm_invented_citations_are_removed_or_fall_back(engine: AnswerEngine, llm_server: FakeOpenAI) -> None:
+    llm_engine = AnswerEngine(engine.store, make_llm("openai:scripted", llm_server.base_url, "k", timeout=5))
+    question = "How many trains were cancelled on the first day of the SNCR strike?"
+    llm_server.script("412 trains were cancelled [1]. Also the moon is cheese [9].")
+    answer = llm_engine.ask(question)
+    assert answer.answer == "412 trains were cancelled. [1]"
+    llm_server.script("Nothing cited here [42].")
+    fallback = llm_engine.ask(question)
+    assert "412" in fallback.answer and fallback.sources and not fallback.note
+    assert_contract(fallback.as_json())
+
+
+def test_llm_errors_and_timeouts_fall_back_with_a_note(engine: AnswerEngine, llm_server: FakeOpenAI) -> None:
+    llm_engine = AnswerEngine(engine.store, make_llm("openai:scripted", llm_server.base_url, "k", timeout=0.5))
+    question = "How many trains were cancelled on the first day of the SNCR strike?"
+    for reply in (Error(500, "boom"), Slow(3, "too late [1].")):
+        llm_server.script(reply, reply)  # the client retries once
+        answer = llm_engine.ask(question)
+        assert "412" in answer.answer and "unavailable" in answer.note
+
+
+def test_ask_json_and_stdin_lines(data_dir: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["ingest", str(EXAMPLES)]).exit_code == 0
+    result = runner.invoke(cli, ["ask", "--json", "When did the Port of Kestrel reopen?"])
+    answer = json.loads(result.output)
+    assert set(answer) == {"question", "answer", "refused", "sources", "retrieved", "timings_ms"}
+    assert "6 a.m." in answer["answer"] and set(answer["timings_ms"]) == {"retrieve", "answer", "total"}
+    assert_contract(answer)
+    result = runner.invoke(
+        cli, ["ask", "--k", "3"], input="What is the capital of Australia?\n\nWho won in Haute-Corvelle?\n"
+    )
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [line["refused"] for line in lines] == [True, False]
+    assert len(lines[1]["retrieved"]) == 3
+
+
+def test_repl_commands(engine: AnswerEngine) -> None:
+    out: list[str] = []
+    lines = iter(["/help", "Who won the election in Haute-Corvelle?", "/sources", "/reset", "/bogus", "/quit", "never"])
+    run_repl(engine, lines, out.append)
+    assert "/reset" in out[0]
+    assert "Guérin" in out[1] and "Sources:" in out[1]
+    assert "Conversation forgotten." in out
+    assert any("Unknown command /bogus" in o for o in out)
+    assert not any("never" in o for o in out)
