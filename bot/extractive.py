@@ -25,7 +25,7 @@ OVERLAP_WEIGHT = 0.02
 NUMBER_WEIGHT = 0.015
 RANK_WEIGHT = 0.01
 # A further sentence joins the answer only when it scores within this margin of the best one.
-MARGIN = 0.02
+MARGIN = 0.08
 
 _QUANTITY = re.compile(r"\b(how (many|much)|combien|wie viele|wieviel|cu[aá]nt[oa]s?|quant[oa]s?|сколько)\b", re.I)
 _DIGIT = re.compile(r"\d")

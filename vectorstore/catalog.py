@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from vectorstore.language import stems
 from vectorstore.records import ChunkRecord, DocumentInfo, SearchFilters
 
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
@@ -28,17 +30,18 @@ CREATE INDEX IF NOT EXISTS documents_date ON documents(date_int);
 CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
 CREATE TABLE IF NOT EXISTS chunks (
     rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, document_id TEXT NOT NULL, position INTEGER NOT NULL,
-    start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL, terms TEXT NOT NULL
+    start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL, terms TEXT NOT NULL,
+    stems TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    terms, content='chunks', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
+    terms, stems, content='chunks', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts(rowid, terms) VALUES (new.rowid, new.terms);
+    INSERT INTO chunks_fts(rowid, terms, stems) VALUES (new.rowid, new.terms, new.stems);
 END;
 CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts(chunks_fts, rowid, terms) VALUES ('delete', old.rowid, old.terms);
+    INSERT INTO chunks_fts(chunks_fts, rowid, terms, stems) VALUES ('delete', old.rowid, old.terms, old.stems);
 END;
 """
 
@@ -60,7 +63,15 @@ class Catalog:
         self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        has_tables = self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] > 0
+        if has_tables and version != SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{path} was written by another version of newsdesk (schema {version}, expected {SCHEMA_VERSION}):"
+                " ingest again into a new NEWSDESK_DATA_DIR"
+            )
         self._db.executescript(SCHEMA)
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._db.close()
@@ -129,8 +140,21 @@ class Catalog:
         with self._transaction() as db:
             db.execute("DELETE FROM chunks WHERE document_id = ?", (info.id,))
             db.executemany(
-                "INSERT INTO chunks(id, document_id, position, start, end, text, terms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(c.id, info.id, c.position, c.start, c.end, c.text, index_terms(c.text)) for c in chunks],
+                "INSERT INTO chunks(id, document_id, position, start, end, text, terms, stems)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        c.id,
+                        info.id,
+                        c.position,
+                        c.start,
+                        c.end,
+                        c.text,
+                        index_terms(c.text),
+                        " ".join(stems(index_terms(c.text), info.lang)),
+                    )
+                    for c in chunks
+                ],
             )
             db.execute(
                 "UPDATE documents SET title = ?, date = ?, date_int = ?, url = ?, source = ?, lang = ?,"
@@ -201,12 +225,15 @@ class Catalog:
     ) -> list[tuple[str, str, float]]:
         """BM25 over chunk text: (chunk id, document id, score >= 0, higher is better) for any of `terms`.
 
-        `lang` restricts the search to documents in that language.
+        With `lang`, only documents in that language are searched, by their stems; without, by exact words
+        (for names and numbers, which read the same across languages).
         """
-        words = [w for t in terms for w in _WORD.findall(index_terms(t))]
+        text = index_terms(" ".join(terms))
+        words = stems(text, lang) if lang else _WORD.findall(text)
         if not words:
             return []
-        match = " OR ".join('"' + w.replace('"', "") + '"' for w in dict.fromkeys(words))
+        column = "stems" if lang else "terms"
+        match = f"{{{column}}} : (" + " OR ".join('"' + w.replace('"', "") + '"' for w in dict.fromkeys(words)) + ")"
         where, params = ["chunks_fts MATCH ?", "d.state = 'ready'"], [match]
         if filters and filters.since is not None:
             where.append("d.date_int >= ?")

@@ -7,7 +7,7 @@ bot reuse it.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 
 LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl", "ru", "uk", "pl")
 
@@ -49,6 +49,25 @@ def detect_language(text: str, default: str = "") -> str:
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _NUMBER = re.compile(r"\d")
+_SNOWBALL = {
+    "en": "english", "fr": "french", "de": "german", "es": "spanish", "it": "italian",
+    "pt": "portuguese", "nl": "dutch", "ru": "russian", "pl": "polish",
+}  # fmt: skip
+
+
+@cache
+def _stemmer(lang: str):  # type: ignore[no-untyped-def]
+    import Stemmer
+
+    return Stemmer.Stemmer(_SNOWBALL[lang]) if lang in _SNOWBALL else None
+
+
+def stems(text: str, lang: str) -> list[str]:
+    """Lower-cased Snowball stems of the words of `text` in `lang` (the words themselves for other languages),
+    so "supprimés" finds "supprimé" and "cancelled" finds "cancel"."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    stemmer = _stemmer(lang)
+    return stemmer.stemWords(words) if stemmer else words
 
 
 def content_words(text: str) -> list[str]:
