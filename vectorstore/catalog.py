@@ -115,64 +115,35 @@ class Catalog:
         return self._db.execute("SELECT 1 FROM documents WHERE id = ?", (document_id,)).fetchone() is not None
 
     def begin_document(self, info: DocumentInfo) -> None:
-        """Mark a document as being written, so a crash before `finish_document` is redone next time."""
+        """Record the document's new metadata and mark it as being written, so a crash before
+        `finish_document` is redone next time."""
+        fields = (info.title, info.date, info.date_int, info.url, info.source, info.lang, info.origin)
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO documents(id, title, date, date_int, url, source, lang, origin, content_hash,"
                 " chunks, state, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 'writing', ?)"
-                " ON CONFLICT(id) DO UPDATE SET state = 'writing', content_hash = excluded.content_hash",
-                (
-                    info.id,
-                    info.title,
-                    info.date,
-                    info.date_int,
-                    info.url,
-                    info.source,
-                    info.lang,
-                    info.origin,
-                    info.content_hash,
-                    time.time(),
-                ),
+                " ON CONFLICT(id) DO UPDATE SET title = excluded.title, date = excluded.date,"
+                " date_int = excluded.date_int, url = excluded.url, source = excluded.source, lang = excluded.lang,"
+                " origin = excluded.origin, content_hash = excluded.content_hash, state = 'writing'",
+                (info.id, *fields, info.content_hash, time.time()),
             )
 
     def finish_document(self, info: DocumentInfo, chunks: list[ChunkRecord]) -> None:
         """Replace the document's chunks and mark it ready, all in one transaction."""
+        rows = []
+        for c in chunks:
+            terms = index_terms(c.text)
+            rows.append((c.id, info.id, c.position, c.start, c.end, c.text, terms, " ".join(stems(terms, info.lang))))
         with self._transaction() as db:
             db.execute("DELETE FROM chunks WHERE document_id = ?", (info.id,))
             db.executemany(
                 "INSERT INTO chunks(id, document_id, position, start, end, text, terms, stems)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        c.id,
-                        info.id,
-                        c.position,
-                        c.start,
-                        c.end,
-                        c.text,
-                        index_terms(c.text),
-                        " ".join(stems(index_terms(c.text), info.lang)),
-                    )
-                    for c in chunks
-                ],
+                rows,
             )
             db.execute(
-                "UPDATE documents SET title = ?, date = ?, date_int = ?, url = ?, source = ?, lang = ?,"
-                " origin = ?, content_hash = ?, chunks = ?, state = 'ready', added_at = ?"
-                " WHERE id = ?",
-                (
-                    info.title,
-                    info.date,
-                    info.date_int,
-                    info.url,
-                    info.source,
-                    info.lang,
-                    info.origin,
-                    info.content_hash,
-                    len(chunks),
-                    time.time(),
-                    info.id,
-                ),
+                "UPDATE documents SET chunks = ?, state = 'ready', added_at = ? WHERE id = ?",
+                (len(chunks), time.time(), info.id),
             )
             self._bump_generation(db)
 
