@@ -107,7 +107,7 @@ def select(found: list[Candidate], hits: list[Hit]) -> list[Candidate]:
 def trim_words(text: str, limit: int = MAX_WORDS) -> str:
     """A sentence longer than the answer's word budget, cut at a word with an ellipsis."""
     words = text.split()
-    return text if len(words) <= limit else " ".join(words[:limit]) + " …"
+    return text if len(words) <= limit else " ".join(words[:limit]) + "…"
 
 
 def best_cosine(found: list[Candidate]) -> float:

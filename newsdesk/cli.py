@@ -216,23 +216,47 @@ def chat() -> None:
     run_repl(build_engine(settings), history_file=str(settings.data_dir / "chat_history"))
 
 
+@cli.command(name="bot")
+@click.option("--webhook", "webhook_url", metavar="URL", help="Receive updates at this HTTPS URL instead of polling.")
+@click.option("--listen", default="0.0.0.0", show_default=True, help="Address the webhook server listens on.")
+@click.option("--port", default=8443, show_default=True, help="Port the webhook server listens on.")
+@click.option("--secret-token", help="Secret Telegram sends with every webhook call (default: a random one).")
+@friendly_errors
+def bot_command(webhook_url: str | None, listen: str, port: int, secret_token: str | None) -> None:
+    """Run the Telegram bot (set TELEGRAM_TOKEN first); long polling unless --webhook is given.
+
+    \b
+    Examples:
+      newsdesk bot
+      newsdesk bot --webhook https://bot.example.com/newsdesk --port 8443
+    """
+    from bot.telegram import run_bot
+
+    run_bot(_settings(), webhook_url, listen, port, secret_token)
+
+
+def squad_options(command: F) -> F:
+    """The corpus and question files every `eval` command takes."""
+    command = click.option(
+        "--questions",
+        type=click.Path(exists=True, path_type=Path),
+        help="SQuAD JSON with the questions (same ids; default: the contexts file).",
+    )(command)
+    return click.option(
+        "--contexts",
+        required=True,
+        type=click.Path(exists=True, path_type=Path),
+        help="SQuAD JSON whose paragraphs are the corpus.",
+    )(command)
+
+
 @cli.group(name="eval")
 def evaluate() -> None:
     """Measure retrieval and answer quality on SQuAD-format data."""
 
 
 @evaluate.command(name="retrieval")
-@click.option(
-    "--contexts",
-    required=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="SQuAD JSON whose paragraphs are the corpus.",
-)
-@click.option(
-    "--questions",
-    type=click.Path(exists=True, path_type=Path),
-    help="SQuAD JSON with the questions (same ids; default: the contexts file).",
-)
+@squad_options
 @click.option("--limit", type=int, default=None, help="Only the first N questions.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @friendly_errors
@@ -254,17 +278,7 @@ def eval_retrieval(contexts: Path, questions: Path | None, limit: int | None, as
 
 
 @evaluate.command(name="answers")
-@click.option(
-    "--contexts",
-    required=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="SQuAD JSON whose paragraphs are the corpus.",
-)
-@click.option(
-    "--questions",
-    type=click.Path(exists=True, path_type=Path),
-    help="SQuAD JSON with the questions (same ids; default: the contexts file).",
-)
+@squad_options
 @click.option(
     "--gold",
     "extra_gold",

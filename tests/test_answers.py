@@ -42,7 +42,7 @@ def assert_contract(answer_json: dict) -> None:
     retrieved = {r["chunk_id"] for r in answer_json["retrieved"]}
     assert all(s["chunk_id"] in retrieved for s in answer_json["sources"])
     words = len(re.sub(r"\[\d+\]", "", answer_json["answer"]).split())
-    assert words <= 81  # 80 words, plus an ellipsis when a sentence was cut
+    assert words <= 80
 
 
 @needs_seed()

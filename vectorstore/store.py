@@ -11,6 +11,7 @@ file lock, so two ingests at once never interleave their steps.
 from __future__ import annotations
 
 import fcntl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,6 +68,8 @@ class Store:
         self.vectors = ChromaCollection(embedder, collection, data_dir / "chroma", chroma_host, chroma_port)
         self._seen_generation = self.catalog.generation()
         self._lock_path = data_dir / "write.lock"
+        # Reopening the embedded client (refresh) must not pull it from under a query of another thread.
+        self._client_lock = threading.RLock()
 
     @contextmanager
     def _write_lock(self) -> Iterator[None]:
@@ -125,8 +128,9 @@ class Store:
         generation = self.catalog.generation()
         if generation == self._seen_generation:
             return False
-        self.vectors.reopen()
-        self._seen_generation = generation
+        with self._client_lock:
+            self.vectors.reopen()
+            self._seen_generation = generation
         return True
 
     def documents(self, limit: int | None = None, offset: int = 0) -> list[dict[str, object]]:
@@ -136,7 +140,8 @@ class Store:
         """The k best passages for `query`: dense ranking fused with language-aware keyword rankings."""
         depth = max(30, 4 * k)
         query_vector = self.embedder.encode_queries([query])[0]
-        dense = self.vectors.query(query_vector, depth, filters)
+        with self._client_lock:
+            dense = self.vectors.query(query_vector, depth, filters)
         same_scores: dict[str, float] = {}
         anchor_scores: dict[str, float] = {}
         query_lang = detect_language(query)

@@ -1,0 +1,661 @@
+"""`newsdesk bot`: the Telegram face of the answering engine, as thin as the REPL.
+
+In a private chat every message is a question; in a group the bot answers when mentioned (@name), when replied
+to, or on /ask. Each chat keeps its own conversation for follow-ups, stored in SQLite under the data folder so
+a restart forgets nothing. The engine and ingest block (embedding, SQLite, Chroma), so they run in worker
+threads and the event loop keeps serving other chats meanwhile; one chat's questions are answered in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import importlib.util
+import logging
+import re
+import secrets
+import sqlite3
+import tempfile
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from html import escape
+from math import ceil
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from weakref import WeakValueDictionary
+
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from telegram.request import HTTPXRequest, RequestData
+
+from bot.conversation import Conversation
+from bot.engine import Answer, AnswerEngine
+from bot.render import answer_html, article_html, split_message
+from bot.texts import text
+from ingest.loaders import SUFFIXES, load_file
+from ingest.pipeline import Ingester, IngestReport
+from newsdesk.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+MAX_QUESTION_CHARS = 1000  # a question, not an article: longer text would cost seconds of embedding
+MAX_UPLOAD_BYTES = 5_000_000
+SOURCES_PER_PAGE = 5
+TYPING_EVERY = 4.0  # Telegram shows "typing…" for about 5 s
+CHATS_FILE = "telegram_chats.sqlite3"
+EXAMPLE_QUESTION = "What did the mayor say about the budget?"
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+COMMANDS = [
+    BotCommand("start", "What this bot does"),
+    BotCommand("help", "How to ask, and the commands"),
+    BotCommand("sources", "The latest articles"),
+    BotCommand("reset", "Forget this chat's conversation"),
+    BotCommand("ask", "Ask a question (in groups: /ask your question)"),
+]
+
+START = (
+    "I answer questions about the news articles I have been given, quoting them with numbered sources.\n\n"
+    "Ask in your own words, in English, French or another language, for example:\n<i>{example}</i>\n\n"
+    "Follow-up questions work too. /help lists the commands."
+)
+HELP = (
+    "<b>Asking</b>\nIn a private chat, just write your question. In a group, mention me ({mention}), reply to "
+    "one of my messages, or write /ask and the question. Follow-ups such as “and when was that?” use the "
+    "conversation.\n\n"
+    "<b>Commands</b>\n/sources the latest articles\n/reset forget this conversation\n/help this help"
+)
+ADMIN_HELP = "\n\n<b>Admins</b>\nSend a {suffixes} file (up to {megabytes} MB) to add its articles."
+REPLIES = {
+    "not_allowed": "Sorry, this bot is private.",
+    "slow_down": "You are asking faster than I can answer; please wait a moment.",
+    "too_long": f"Please keep questions under {MAX_QUESTION_CHARS:,} characters.",
+    "empty": f"What would you like to know? For example: {EXAMPLE_QUESTION}",
+    "error": "Sorry, something went wrong; please try again.",
+    "admins_only": "Only the bot's admins can add articles.",
+    "url_ingest": "Adding articles from a URL is not supported yet; send the article as a file instead.",
+    "reset": "Conversation forgotten.",
+    "unknown_command": "Unknown command; /help lists them.",
+    "file_type": "I can read {suffixes} files.",
+    "file_size": "That file is too large: the limit is {megabytes} MB.",
+}
+_SOURCES_PAGE = re.compile(r"^sources:(\d{1,6})$")
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def parse_ids(value: str, setting: str) -> frozenset[int]:
+    """Telegram ids from a setting like "123, -100456"; anything else is a mistake worth one clear line."""
+    ids = set()
+    for item in re.split(r"[,\s]+", value.strip()):
+        if not item:
+            continue
+        if not re.fullmatch(r"-?\d+", item):
+            raise ValueError(f"{setting}: {item!r} is not a Telegram id (use numbers separated by commas)")
+        ids.add(int(item))
+    return frozenset(ids)
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may talk to the bot: with no allowlist everyone; else listed users anywhere and anyone in a listed
+    chat. Admins are always let in, and alone may add articles."""
+
+    users: frozenset[int]
+    chats: frozenset[int]
+    admins: frozenset[int]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Access:
+        return cls(
+            parse_ids(settings.allowed_users, "NEWSDESK_ALLOWED_USERS"),
+            parse_ids(settings.allowed_chats, "NEWSDESK_ALLOWED_CHATS"),
+            parse_ids(settings.admin_users, "NEWSDESK_ADMIN_USERS"),
+        )
+
+    def allows(self, user_id: int, chat_id: int) -> bool:
+        if not self.users and not self.chats:
+            return True
+        return user_id in self.users or user_id in self.admins or chat_id in self.chats
+
+    def is_admin(self, user_id: int) -> bool:
+        return user_id in self.admins
+
+
+@dataclass(frozen=True)
+class FloodLimit:
+    """At most `messages` from one user per `seconds`; past that, one "slow down" and then silence."""
+
+    messages: int = 8
+    seconds: float = 30.0
+
+
+class FloodGuard:
+    """Sliding-window counts per user, so one user cannot keep the engine busy for everyone else."""
+
+    def __init__(self, limit: FloodLimit) -> None:
+        self.limit = limit
+        self._recent: dict[int, deque[float]] = {}
+        self._warned: set[int] = set()
+
+    def check(self, user_id: int) -> Literal["ok", "warn", "drop"]:
+        """Go ahead, warn (the first message over the limit) or drop (the ones after it)."""
+        now = time.monotonic()
+        if len(self._recent) > 4096:  # forget users who have been quiet for a whole window
+            for quiet in [u for u, times in self._recent.items() if times[-1] < now - self.limit.seconds]:
+                del self._recent[quiet]
+                self._warned.discard(quiet)
+        times = self._recent.setdefault(user_id, deque())
+        while times and times[0] < now - self.limit.seconds:
+            times.popleft()
+        if len(times) < self.limit.messages:
+            times.append(now)
+            self._warned.discard(user_id)
+            return "ok"
+        if user_id in self._warned:
+            return "drop"
+        self._warned.add(user_id)
+        return "warn"
+
+
+class ChatMemory:
+    """Each chat's conversation as JSON in a small SQLite file: follow-ups survive a restart, and a chat's
+    conversation is read only when that chat speaks. Called from worker threads, hence the lock."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps it consistent; a crash may lose the last turn
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS conversations"
+            " (chat_id INTEGER PRIMARY KEY, turns TEXT NOT NULL, updated_at REAL NOT NULL)"
+        )
+
+    def load(self, chat_id: int) -> Conversation:
+        with self._lock:
+            row = self._db.execute("SELECT turns FROM conversations WHERE chat_id = ?", (chat_id,)).fetchone()
+        if row is None:
+            return Conversation()
+        try:
+            return Conversation.from_json(row[0])
+        except (ValueError, TypeError) as exc:  # a damaged row costs that chat its history, nothing more
+            log.warning("chat %s: unreadable conversation, starting afresh (%s)", chat_id, exc)
+            return Conversation()
+
+    def save(self, chat_id: int, conversation: Conversation) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO conversations (chat_id, turns, updated_at) VALUES (?, ?, ?)",
+                (chat_id, conversation.to_json(), time.time()),
+            )
+
+    def forget(self, chat_id: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM conversations WHERE chat_id = ?", (chat_id,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class SkipMalformedUpdates(HTTPXRequest):
+    """getUpdates that turns updates python-telegram-bot cannot parse into empty ones.
+
+    PTB parses a batch as a whole: one malformed update makes it log and fetch the same batch again, forever,
+    and the bot goes deaf. An empty update keeps its id, so polling moves past it.
+    """
+
+    async def post(  # type: ignore[override]
+        self, url: str, request_data: RequestData | None = None, **timeouts: Any
+    ) -> dict[str, Any] | list[dict[str, Any]] | bool:
+        result = await super().post(url, request_data, **timeouts)
+        if not isinstance(result, list):
+            return result
+        return [_parseable(raw) for raw in result if isinstance(raw, dict) and isinstance(raw.get("update_id"), int)]
+
+
+def _parseable(raw: dict[str, Any]) -> dict[str, Any]:
+    try:
+        Update.de_json(raw, None)
+    except Exception as exc:  # any parse failure: keyed fields missing, wrong types, nonsense
+        log.warning("update %s is malformed and was skipped (%s: %s)", raw["update_id"], type(exc).__name__, exc)
+        return {"update_id": raw["update_id"]}
+    return raw
+
+
+class NewsdeskBot:
+    """The handlers and what they share: the engine, each chat's conversation, who may ask, who floods."""
+
+    def __init__(self, settings: Settings, engine: AnswerEngine, flood: FloodLimit) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.access = Access.from_settings(settings)
+        self.flood = FloodGuard(flood)
+        self.memory = ChatMemory(settings.data_dir / CHATS_FILE)
+        self.max_upload = min(MAX_UPLOAD_BYTES, int(settings.max_file_mb * 1e6))
+        self._chat_locks: WeakValueDictionary[int, asyncio.Lock] = WeakValueDictionary()
+        self._ingest_lock = asyncio.Lock()
+
+    def register(self, app: Application) -> None:
+        """Only new messages and button presses are handled: edits and channel posts are left alone."""
+        fresh = filters.UpdateType.MESSAGE
+        app.add_handler(CommandHandler("start", self.start, filters=fresh))
+        app.add_handler(CommandHandler("help", self.help, filters=fresh))
+        app.add_handler(CommandHandler("sources", self.sources, filters=fresh))
+        app.add_handler(CommandHandler("reset", self.reset, filters=fresh))
+        app.add_handler(CommandHandler("ask", self.ask, filters=fresh))
+        app.add_handler(CommandHandler("ingest", self.ingest_url, filters=fresh))
+        app.add_handler(MessageHandler(fresh & filters.TEXT & ~filters.COMMAND, self.question))
+        app.add_handler(MessageHandler(fresh & filters.ChatType.PRIVATE & filters.Document.ALL, self.document))
+        app.add_handler(MessageHandler(fresh & filters.ChatType.PRIVATE & filters.COMMAND, self.unknown_command))
+        app.add_handler(CallbackQueryHandler(self.sources_page, pattern=_SOURCES_PAGE))
+        app.add_handler(CallbackQueryHandler(self.stale_button))
+        app.add_error_handler(self.on_error)
+
+    async def post_init(self, app: Application) -> None:
+        """Publish the command menu."""
+        await app.bot.set_my_commands(COMMANDS)
+
+    async def post_shutdown(self, app: Application) -> None:
+        """Close the conversations file."""
+        self.memory.close()
+
+    # -- handlers ----------------------------------------------------------------------------------------
+
+    async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/start: what the bot does, with an example question."""
+        if message := await self._admit(update):
+            await self._reply(message, START.format(example=escape(EXAMPLE_QUESTION)))
+
+    async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/help: how to ask, and the commands (admins also learn how to add articles)."""
+        if not (message := await self._admit(update)):
+            return
+        reply = HELP.format(mention=escape(f"@{context.bot.username}"))
+        if message.from_user and self.access.is_admin(message.from_user.id):
+            reply += ADMIN_HELP.format(suffixes=", ".join(SUFFIXES), megabytes=self.max_upload // 1_000_000)
+        await self._reply(message, reply)
+
+    async def ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/ask QUESTION: the way to ask in a group without mentioning the bot."""
+        if message := await self._admit(update):
+            parts = (message.text or "").split(None, 1)
+            await self._answer(message, parts[1] if len(parts) > 1 else "")
+
+    async def question(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A text message: a question in a private chat; in a group only when it mentions or replies to the bot."""
+        message = update.message
+        if message is None:
+            return
+        question = _addressed_question(message, context.bot.id, context.bot.username)
+        if question is not None and await self._admit(update):
+            await self._answer(message, question)
+
+    async def reset(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/reset: forget this chat's conversation, so the next question starts afresh."""
+        if message := await self._admit(update):
+            async with self._chat_lock(message.chat_id):
+                await asyncio.to_thread(self.memory.forget, message.chat_id)
+            await self._reply(message, escape(REPLIES["reset"]))
+
+    async def sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/sources: the latest articles, five a page, with ◀ ▶ buttons."""
+        if message := await self._admit(update):
+            page, keyboard = await asyncio.to_thread(self._sources_page, 1)
+            await self._reply(message, page, keyboard)
+
+    async def sources_page(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A ◀ or ▶ press: show that page of /sources in the same message."""
+        query = update.callback_query
+        if query is None or not await self._admit_button(query):
+            return
+        match = _SOURCES_PAGE.match(query.data or "")
+        assert match is not None  # the handler's pattern
+        page, keyboard = await asyncio.to_thread(self._sources_page, int(match.group(1)))
+        await query.answer()
+        if query.message is None and query.inline_message_id is None:
+            return
+        try:
+            await query.edit_message_text(
+                page, parse_mode=ParseMode.HTML, reply_markup=keyboard, link_preview_options=NO_PREVIEW
+            )
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():  # a double tap shows the same page again
+                raise
+
+    async def stale_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A button we do not know (an old keyboard, forged data): stop the client's spinner, nothing else."""
+        if update.callback_query is not None:
+            await update.callback_query.answer()
+
+    async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A /command we do not have, in a private chat (in groups it may be another bot's)."""
+        if message := await self._admit(update):
+            await self._reply(message, escape(REPLIES["unknown_command"]))
+
+    async def ingest_url(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/ingest URL (admins): the project cannot fetch web pages yet, so this only says so."""
+        if (message := await self._admit(update)) and await self._admin(message):
+            await self._reply(message, escape(REPLIES["url_ingest"]))
+
+    async def document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A file in a private chat (admins): ingest its articles and report what was added."""
+        message = await self._admit(update)
+        if message is None or message.document is None or not await self._admin(message):
+            return
+        document = message.document
+        suffix = Path(document.file_name or "").suffix.lower()
+        if suffix not in SUFFIXES:
+            await self._reply(message, escape(REPLIES["file_type"].format(suffixes=", ".join(SUFFIXES))))
+            return
+        too_large = escape(REPLIES["file_size"].format(megabytes=self.max_upload // 1_000_000))
+        if (document.file_size or 0) > self.max_upload:
+            await self._reply(message, too_large)
+            return
+        async with self._ingest_lock, self._typing(message):
+            data = bytes(await (await document.get_file()).download_as_bytearray())
+            if len(data) > self.max_upload:
+                await self._reply(message, too_large)
+                return
+            report = await asyncio.to_thread(self._ingest, data, suffix, document.file_name or f"file{suffix}")
+        lines = [report.summary(), *report.errors[:5]]
+        await self._reply(message, escape("\n".join(lines)))
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log the failure and tell the user briefly: one bad update must never stop the bot."""
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error("update %s failed", update_id, exc_info=context.error)
+        if not isinstance(update, Update):
+            return
+        with contextlib.suppress(TelegramError):
+            if update.callback_query is not None:
+                await update.callback_query.answer(REPLIES["error"])
+            elif update.message is not None:
+                await update.message.reply_text(
+                    REPLIES["error"],
+                    reply_parameters=ReplyParameters(update.message.message_id, allow_sending_without_reply=True),
+                )
+
+    # -- the work ----------------------------------------------------------------------------------------
+
+    async def _answer(self, message: Message, question: str) -> None:
+        """Answer in the chat's conversation, replying to the question; one chat's questions go in order."""
+        question = question.strip()
+        if not question:
+            await self._reply(message, escape(REPLIES["empty"]))
+            return
+        if len(question) > MAX_QUESTION_CHARS:
+            await self._reply(message, escape(REPLIES["too_long"]))
+            return
+        async with self._chat_lock(message.chat_id):
+            async with self._typing(message):
+                answer = await asyncio.to_thread(self._ask, message.chat_id, question)
+            await self._reply(message, answer_html(answer))
+
+    def _ask(self, chat_id: int, question: str) -> Answer:
+        """In a worker thread: load the chat's conversation, ask, store the conversation with the new turn."""
+        conversation = self.memory.load(chat_id)
+        answer = self.engine.ask(question, conversation)
+        self.memory.save(chat_id, conversation)
+        return answer
+
+    def _sources_page(self, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+        """In a worker thread: one page of the latest articles and its ◀ ▶ keyboard (pages past the end show
+        the last one, since articles may have been removed since the buttons were drawn)."""
+        total = self.engine.store.catalog.count_documents()
+        if not total:
+            return escape(text("no_articles", "en")), None
+        pages = ceil(total / SOURCES_PER_PAGE)
+        page = min(max(page, 1), pages)
+        first = (page - 1) * SOURCES_PER_PAGE
+        documents = self.engine.store.documents(SOURCES_PER_PAGE, first)
+        lines = [
+            article_html(
+                first + i + 1,
+                str(doc["title"]),
+                str(doc["date"] or text("undated", "en")),
+                str(doc["source"]),
+                str(doc["url"]),
+            )
+            for i, doc in enumerate(documents)
+        ]
+        buttons = []
+        if page > 1:
+            buttons.append(InlineKeyboardButton("◀", callback_data=f"sources:{page - 1}"))
+        if page < pages:
+            buttons.append(InlineKeyboardButton("▶", callback_data=f"sources:{page + 1}"))
+        header = f"<b>Latest articles</b> (page {page} of {pages}, {total} in all)"
+        return header + "\n" + "\n".join(lines), InlineKeyboardMarkup([buttons]) if buttons else None
+
+    def _ingest(self, data: bytes, suffix: str, shown_name: str) -> IngestReport:
+        """In a worker thread: the upload goes to a temporary file whose name we make (only the checked suffix
+        comes from the user), is ingested, and is deleted."""
+        with tempfile.TemporaryDirectory(prefix="newsdesk-upload-") as folder:
+            path = Path(folder) / f"upload{suffix}"
+            path.write_bytes(data)
+            ingester = Ingester(self.engine.store, self.settings.chunk_tokens, self.settings.chunk_overlap)
+            report = ingester.ingest(load_file(path, self.max_upload))
+        report.errors = [error.replace(str(path), shown_name) for error in report.errors]
+        return report
+
+    # -- plumbing ----------------------------------------------------------------------------------------
+
+    async def _admit(self, update: Update) -> Message | None:
+        """The message to answer, or None when its sender floods (one "slow down") or is not allowed (one
+        polite line)."""
+        message, user = update.message, update.effective_user
+        if message is None or user is None:
+            return None
+        verdict = self.flood.check(user.id)
+        if verdict != "ok":
+            if verdict == "warn":
+                await self._reply(message, escape(REPLIES["slow_down"]))
+            return None
+        if not self.access.allows(user.id, message.chat_id):
+            log.info("refused user %s in chat %s", user.id, message.chat_id)
+            await self._reply(message, escape(REPLIES["not_allowed"]))
+            return None
+        return message
+
+    async def _admit_button(self, query: CallbackQuery) -> bool:
+        chat_id = query.message.chat.id if query.message else query.from_user.id
+        if self.access.allows(query.from_user.id, chat_id):
+            return True
+        await query.answer(REPLIES["not_allowed"])
+        return False
+
+    async def _admin(self, message: Message) -> bool:
+        """True for admins; anyone else is told that adding articles is for admins."""
+        if message.from_user and self.access.is_admin(message.from_user.id):
+            return True
+        log.info("refused a non-admin's upload or /ingest in chat %s", message.chat_id)
+        await self._reply(message, escape(REPLIES["admins_only"]))
+        return False
+
+    def _chat_lock(self, chat_id: int) -> asyncio.Lock:
+        lock = self._chat_locks.get(chat_id)
+        if lock is None:
+            lock = self._chat_locks[chat_id] = asyncio.Lock()
+        return lock
+
+    @contextlib.asynccontextmanager
+    async def _typing(self, message: Message) -> AsyncIterator[None]:
+        """Show "typing…" while the block runs, renewed every few seconds for long work."""
+
+        async def keep_typing() -> None:
+            while True:
+                with contextlib.suppress(TelegramError):
+                    await message.reply_chat_action(ChatAction.TYPING)
+                await asyncio.sleep(TYPING_EVERY)
+
+        task = asyncio.create_task(keep_typing())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _reply(self, message: Message, html_text: str, keyboard: InlineKeyboardMarkup | None = None) -> None:
+        """Send HTML as replies to `message`, split to Telegram's size; buttons go on the last part."""
+        parts = split_message(html_text)
+        for i, part in enumerate(parts):
+            await message.reply_text(
+                part,
+                parse_mode=ParseMode.HTML,
+                reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
+                link_preview_options=NO_PREVIEW,
+                reply_markup=keyboard if i == len(parts) - 1 else None,
+            )
+
+
+def _addressed_question(message: Message, bot_id: int, bot_username: str) -> str | None:
+    """The question a message puts to the bot, or None when it is not for the bot."""
+    text_in = message.text or ""
+    if message.chat.type == ChatType.PRIVATE:
+        return text_in
+    mention = re.compile(rf"(?<![\w@])@{re.escape(bot_username)}\b", re.IGNORECASE)
+    if mention.search(text_in):
+        return mention.sub(" ", text_in)
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.id == bot_id:
+        return text_in
+    return None
+
+
+def _token(settings: Settings) -> str:
+    token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
+    if not token:
+        raise ValueError("no Telegram bot token: set TELEGRAM_TOKEN (from @BotFather) in the environment or .env")
+    return token
+
+
+def file_url(base_url: str) -> str:
+    """Where files are downloaded, next to the API: https://api.telegram.org/bot -> .../file/bot."""
+    root, _, _ = base_url.rstrip("/").rpartition("/bot")
+    return f"{root}/file/bot"
+
+
+def build_application(settings: Settings, engine: AnswerEngine, flood: FloodLimit | None = None) -> Application:
+    """The bot as a python-telegram-bot Application, not yet started; raises ValueError without a token."""
+    token = _token(settings)
+    newsdesk = NewsdeskBot(settings, engine, flood or FloodLimit())
+    app = (
+        Application.builder()
+        .token(token)
+        .base_url(settings.telegram_base_url)
+        .base_file_url(file_url(settings.telegram_base_url))
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(True)
+        .get_updates_request(SkipMalformedUpdates(connection_pool_size=1))
+        .post_init(newsdesk.post_init)
+        .post_shutdown(newsdesk.post_shutdown)
+        .build()
+    )
+    newsdesk.register(app)
+    return app
+
+
+class RedactToken(logging.Filter):
+    """Replace the bot token wherever it would reach a log (it is in every Bot API url)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, "<token>"), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        if record.exc_text and self.token in record.exc_text:
+            record.exc_text = record.exc_text.replace(self.token, "<token>")
+        return True
+
+
+@contextlib.asynccontextmanager
+async def polling(
+    app: Application, poll_timeout: float = 10.0, allowed_updates: list[str] | None = None
+) -> AsyncIterator[Application]:
+    """Run the bot by long polling inside an event loop that is already running (tests, benchmarks), with the
+    start-up and shut-down hooks `run_polling` calls."""
+    assert app.updater is not None
+    await app.initialize()
+    try:
+        if app.post_init:
+            await app.post_init(app)
+        await app.updater.start_polling(
+            timeout=dt.timedelta(seconds=poll_timeout),
+            allowed_updates=ALLOWED_UPDATES if allowed_updates is None else allowed_updates,
+        )
+        await app.start()
+        try:
+            yield app
+        finally:
+            await app.updater.stop()
+            await app.stop()
+    finally:
+        await app.shutdown()
+        if app.post_shutdown:
+            await app.post_shutdown(app)
+
+
+def run_bot(
+    settings: Settings,
+    webhook_url: str | None = None,
+    listen: str = "0.0.0.0",
+    port: int = 8443,
+    secret_token: str | None = None,
+) -> None:
+    """Serve until interrupted: long polling, or a webhook at `webhook_url` (Telegram must reach it over HTTPS
+    and send `secret_token`, generated when not given)."""
+    token = _token(settings)  # settings are checked before the models load, so mistakes show at once
+    Access.from_settings(settings)
+    if webhook_url is not None:
+        if secret_token is not None and not _SECRET_TOKEN.fullmatch(secret_token):
+            raise ValueError("the secret token must be 1-256 letters, digits, _ or -")
+        if importlib.util.find_spec("tornado") is None:
+            raise ValueError('webhook mode needs tornado: pip install "python-telegram-bot[webhooks]"')
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactToken(token))
+    from newsdesk.runtime import build_engine
+
+    app = build_application(settings, build_engine(settings))
+    if webhook_url is None:
+        app.run_polling(allowed_updates=ALLOWED_UPDATES)
+        return
+    app.run_webhook(
+        listen=listen,
+        port=port,
+        url_path=urlsplit(webhook_url).path.lstrip("/"),
+        webhook_url=webhook_url,
+        secret_token=secret_token or secrets.token_urlsafe(32),
+        allowed_updates=ALLOWED_UPDATES,
+    )

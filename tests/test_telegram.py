@@ -1,0 +1,589 @@
+"""The Telegram bot end to end: the real python-telegram-bot Application polls a fake Bot API on 127.0.0.1 and
+answers from a real store over examples/; the tests play the users. Plus property tests of split_message.
+
+pytest-asyncio is not installed: each scenario runs under asyncio.run, and the fake's blocking helpers are
+awaited through asyncio.to_thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import math
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from html import escape
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from telegram import Update
+
+import bot.telegram as telegram_module
+from bot.engine import Answer, AnswerEngine, Source
+from bot.render import answer_html, split_message, telegram_length
+from bot.telegram import CHATS_FILE, ChatMemory, FloodLimit, RedactToken, build_application, polling
+from ingest.pipeline import Ingester, load_paths
+from newsdesk.cli import cli
+from newsdesk.settings import Settings
+from tests.conftest import EXAMPLES
+from tests.fakes.telegram_server import FakeBotApi
+from vectorstore.records import Hit
+from vectorstore.store import Store
+
+TOKEN = "123456:TEST-TOKEN"
+ADMIN = 7001
+T = TypeVar("T")
+
+MARKUP_TITLE = "Orlen <draft> budget & *bold* bridge plans"
+MARKUP_ARTICLE = f"""title {MARKUP_TITLE}
+date 2024-09-03
+source Orlen Courier
+url https://example.com/orlen/bridge?a=1&b=2
+
+The Orlen town council approved on Tuesday a budget of 4.2 million euros for the new harbour bridge.
+Construction of the Orlen harbour bridge is due to start in the spring and to last two years.
+"""
+UPLOAD = b"""---
+title: Lake Orvin gets electric ferries
+date: 2024-10-15
+source: Orvin Daily
+---
+
+The Lake Orvin transport authority will buy 17 electric ferries to replace its diesel fleet by 2027.
+The Orvin ferries will carry up to 300 passengers each and charge at the two main piers.
+"""
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory, embedder) -> AnswerEngine:  # type: ignore[no-untyped-def]
+    """The examples plus one article whose title is full of markup characters."""
+    folder = tmp_path_factory.mktemp("telegram")
+    markup = folder / "orlen.txt"
+    markup.write_text(MARKUP_ARTICLE, encoding="utf-8")
+    store = Store(folder / "store", embedder)
+    Ingester(store).ingest(load_paths([EXAMPLES, markup], 10**7))
+    return AnswerEngine(store)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeBotApi]:
+    with FakeBotApi(TOKEN, max_poll_seconds=0.5) as api:
+        yield api
+
+
+def bot_settings(data_dir: Path, fake: FakeBotApi, **extra: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        NEWSDESK_DATA_DIR=str(data_dir),
+        TELEGRAM_TOKEN=TOKEN,
+        TELEGRAM_BASE_URL=fake.base_url,
+        NEWSDESK_ALLOWED_USERS=extra.get("allowed_users", ""),
+        NEWSDESK_ALLOWED_CHATS=extra.get("allowed_chats", ""),
+        NEWSDESK_ADMIN_USERS=extra.get("admin_users", str(ADMIN)),
+    )
+
+
+@asynccontextmanager
+async def running(settings: Settings, engine: AnswerEngine, flood: FloodLimit | None = None) -> AsyncIterator[None]:
+    """The bot polling the fake; every update type is requested, so edits and channel posts reach it too."""
+    app = build_application(settings, engine, flood)
+    async with polling(app, poll_timeout=1, allowed_updates=Update.ALL_TYPES):
+        yield
+
+
+def run_bot(settings: Settings, engine: AnswerEngine, scenario: Callable[[], Awaitable[T]], **kw: Any) -> T:
+    async def main() -> T:
+        async with running(settings, engine, **kw):
+            return await scenario()
+
+    return asyncio.run(main())
+
+
+async def replies(fake: FakeBotApi, chat_id: int, count: int = 1, timeout: float = 30) -> list[dict]:
+    return await asyncio.to_thread(fake.wait_for_messages, chat_id, count, timeout)
+
+
+def sent_html(fake: FakeBotApi, chat_id: int) -> list[str]:
+    """The HTML the bot sent to a chat, as it was on the wire."""
+    return [
+        c["params"]["text"]
+        for c in fake.calls("sendMessage")
+        if c["status"] == 200 and c["params"]["chat_id"] == chat_id
+    ]
+
+
+def links(message: dict) -> list[str]:
+    return [e["url"] for e in message.get("entities", []) if e["type"] == "text_link"]
+
+
+# -- answers -------------------------------------------------------------------------------------------
+
+
+def test_question_gets_a_cited_answer_in_reply(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        asked = fake.send_text(101, "How many trains were cancelled on the first day of the SNCR strike?")
+        [reply] = await replies(fake, 101)
+        assert reply["reply_to_message"]["message_id"] == asked
+        assert "412" in reply["text"] and "Sources" in reply["text"]
+        assert any("example" in url for url in links(reply))
+        [wire] = sent_html(fake, 101)
+        assert '<a href="' in wire and "<b>Sources</b>" in wire
+
+    run_bot(bot_settings(tmp_path, fake), engine, scenario)
+    [call] = [c for c in fake.calls("sendMessage") if c["params"]["chat_id"] == 101]
+    assert call["params"]["parse_mode"] == "HTML"
+    assert any(c["params"]["action"] == "typing" for c in fake.calls("sendChatAction"))
+    assert [c["command"] for c in fake.commands()] == ["start", "help", "sources", "reset", "ask"]
+
+
+def test_unanswerable_question_is_refused(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+    async def scenario() -> dict:
+        fake.send_text(102, "What is the capital of Australia?")
+        return (await replies(fake, 102))[0]
+
+    reply = run_bot(bot_settings(tmp_path, fake), engine, scenario)
+    assert reply["text"] == "The articles I have do not say."
+    assert "entities" not in reply
+
+
+def test_titles_with_markup_characters_are_escaped(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+    async def scenario() -> dict:
+        fake.send_text(103, "How much is the budget for the Orlen harbour bridge?")
+        return (await replies(fake, 103))[0]
+
+    reply = run_bot(bot_settings(tmp_path, fake), engine, scenario)
+    assert "4.2 million" in reply["text"]
+    assert MARKUP_TITLE in reply["text"]  # shown literally: no tag eaten, no Markdown applied
+    assert links(reply) == ["https://example.com/orlen/bridge?a=1&b=2"]
+    [wire] = sent_html(fake, 103)
+    assert "Orlen &lt;draft&gt; budget &amp; *bold* bridge plans</a>" in wire
+
+
+def test_follow_up_uses_the_chat_conversation(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+    async def scenario() -> list[dict]:
+        fake.send_text(104, "Which club did Yanis Koné join?")
+        await replies(fake, 104, 1)
+        fake.send_text(104, "And until when is his contract?")
+        return await replies(fake, 104, 2)
+
+    first, follow_up = run_bot(bot_settings(tmp_path, fake), engine, scenario)
+    assert "Lindenau" in first["text"]
+    assert "2029" in follow_up["text"]
+
+
+def test_conversation_survives_a_restart_and_reset_forgets_it(
+    engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path
+) -> None:
+    settings = bot_settings(tmp_path, fake)
+
+    async def before() -> None:
+        fake.send_text(105, "Which club did Yanis Koné join?")
+        await replies(fake, 105, 1)
+
+    async def after() -> list[dict]:
+        fake.send_text(105, "And until when is his contract?")
+        await replies(fake, 105, 2)
+        fake.send_text(105, "/reset")
+        return await replies(fake, 105, 3)
+
+    run_bot(settings, engine, before)
+    sent = run_bot(settings, engine, after)  # a new Application over the same data folder
+    assert "2029" in sent[1]["text"]
+    assert sent[2]["text"] == "Conversation forgotten."
+    memory = ChatMemory(tmp_path / CHATS_FILE)
+    assert len(memory.load(105).turns) == 0
+    memory.close()
+
+
+# -- long answers --------------------------------------------------------------------------------------
+
+
+def long_answer(sentences: int) -> Answer:
+    hits = [
+        Hit(f"c{i}", f"a{i}", "text", 1.0, title=f"Story {i} <&>", date=f"2024-05-0{i}", url=f"https://ex.com/{i}")
+        for i in (1, 2)
+    ]
+    body = " ".join(
+        f"Sentence {i} of a long answer that goes on and on about the news. [{i % 2 + 1}]" for i in range(sentences)
+    )
+    return Answer("q", body, False, "en", [Source(1, hits[0], "quote"), Source(2, hits[1], "quote")])
+
+
+def test_a_long_answer_is_split_and_keeps_its_sources_with_the_text() -> None:
+    html_text = answer_html(long_answer(120))
+    assert telegram_length(html_text) > 2 * 4096
+    parts = split_message(html_text)
+    assert len(parts) == 3 and all(telegram_length(p) <= 4096 for p in parts)
+    assert all(p.rstrip().endswith(("]", "</a> (2024-05-02)")) for p in parts)  # cut after whole sentences
+    assert "<b>Sources</b>" in parts[-1] and not parts[-1].startswith("<b>Sources</b>")
+    assert re.sub(r"\s", "", "".join(parts)) == re.sub(r"\s", "", html_text)
+
+
+def test_a_long_answer_reaches_telegram_in_parts(
+    engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "ask", lambda question, conversation=None, **kw: long_answer(150))
+    expected = len(split_message(answer_html(long_answer(150))))
+    assert expected >= 3
+
+    async def scenario() -> tuple[int, list[dict]]:
+        asked = fake.send_text(106, "Tell me everything")
+        return asked, await replies(fake, 106, expected)
+
+    asked, parts = run_bot(bot_settings(tmp_path, fake), engine, scenario)
+    assert all(0 < len(p["text"]) <= 4096 and p["reply_to_message"]["message_id"] == asked for p in parts)
+    assert len(parts) == expected
+    assert parts[0]["text"].startswith("Sentence 0 ") and "Sentence 149 " in parts[-1]["text"]
+    assert links(parts[-1]) == ["https://ex.com/1", "https://ex.com/2"]
+
+
+# -- commands and buttons ------------------------------------------------------------------------------
+
+
+def test_sources_pages_with_buttons_that_edit_the_message(
+    engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path
+) -> None:
+    pages = math.ceil(engine.store.catalog.count_documents() / 5)
+    assert pages >= 2
+
+    async def scenario() -> tuple[dict, dict]:
+        fake.send_text(107, "/sources")
+        [first] = await replies(fake, 107)
+        fake.press_button(107, first["message_id"], "sources:2")
+        await asyncio.to_thread(fake.wait_for, lambda c: c["method"] == "editMessageText", 10)
+        return first, fake.message(107, first["message_id"])
+
+    first, edited = run_bot(bot_settings(tmp_path, fake), engine, scenario)
+    assert f"page 1 of {pages}" in first["text"] and first["text"].count("\n") == 5
+    assert [b["callback_data"] for b in first["reply_markup"]["inline_keyboard"][0]] == ["sources:2"]
+    assert f"page 2 of {pages}" in edited["text"] and "\n6. " in edited["text"]
+    assert edited["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "sources:1"
+    [answered] = fake.calls("answerCallbackQuery")
+    assert answered["status"] == 200
+
+
+def test_start_and_help_describe_the_bot(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+    async def scenario() -> list[dict]:
+        fake.send_text(108, "/start")
+        await replies(fake, 108, 1)
+        fake.send_text(108, "/help")
+        await replies(fake, 108, 2)
+        fake.send_text(108, "/frobnicate")
+        return await replies(fake, 108, 3)
+
+    start, help_, unknown = run_bot(bot_settings(tmp_path, fake), engine, scenario)
+    assert "numbered sources" in start["text"] and "?" in start["text"]
+    assert "@newsdesk_test_bot" in help_["text"] and "/reset" in help_["text"]
+    assert "Admins" not in help_["text"]
+    assert unknown["text"] == "Unknown command; /help lists them."
+
+
+# -- access --------------------------------------------------------------------------------------------
+
+
+def test_only_allowed_users_and_chats_are_answered(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        fake.send_text(202, "Which club did Yanis Koné join?")
+        fake.send_text(201, "Which club did Yanis Koné join?")
+        fake.send_text(-500, "/ask What is the capital of Australia?", chat_type="group", user_id=203)
+        await replies(fake, 201)
+        await replies(fake, 202)
+        await replies(fake, -500)
+
+    run_bot(bot_settings(tmp_path, fake, allowed_users="201", allowed_chats="-500"), engine, scenario)
+    assert "Lindenau" in fake.sent_messages(201)[0]["text"]
+    assert fake.sent_messages(-500)[0]["text"] == "The articles I have do not say."
+    assert [m["text"] for m in fake.sent_messages(202)] == ["Sorry, this bot is private."]
+    assert not [c for c in fake.calls("sendChatAction") if c["params"]["chat_id"] == 202]
+
+
+def test_admin_upload_is_ingested_and_then_answered(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+    async def scenario() -> list[dict]:
+        fake.send_document(ADMIN, "../../etc/passwd.md", UPLOAD, "text/markdown", user_id=ADMIN)
+        await replies(fake, ADMIN, 1)
+        fake.send_text(ADMIN, "How many electric ferries will Lake Orvin buy?")
+        return await replies(fake, ADMIN, 2)
+
+    report, answer = run_bot(bot_settings(tmp_path, fake), engine, scenario)
+    assert report["text"].startswith("1 new, 0 updated, 0 unchanged, 0 failed")
+    assert "17" in answer["text"] and "Lake Orvin gets electric ferries" in answer["text"]
+    [stored] = [d for d in engine.store.documents() if d["title"] == "Lake Orvin gets electric ferries"]
+    assert str(stored["id"]).endswith("/upload.md") and "passwd" not in str(stored["id"])
+    assert len(fake.calls("getFile")) == 1
+
+
+def test_non_admins_cannot_add_articles(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+    async def scenario() -> list[dict]:
+        fake.send_document(301, "notes.txt", b"title Secret\n\nNot for the store.", "text/plain", user_id=301)
+        await replies(fake, 301, 1)
+        fake.send_text(301, "/ingest https://example.com/story")
+        await replies(fake, 301, 2)
+        fake.send_text(ADMIN, "/ingest https://example.com/story", user_id=ADMIN)
+        await replies(fake, ADMIN, 1)
+        fake.send_document(ADMIN, "photo.png", b"\x89PNG", "image/png", user_id=ADMIN)
+        return await replies(fake, ADMIN, 2)
+
+    run_bot(bot_settings(tmp_path, fake), engine, scenario)
+    refused = "Only the bot's admins can add articles."
+    assert [m["text"] for m in fake.sent_messages(301)] == [refused, refused]
+    url_reply, file_reply = (m["text"] for m in fake.sent_messages(ADMIN))
+    assert "not supported yet" in url_reply and file_reply.startswith("I can read .txt")
+    assert fake.calls("getFile") == []
+
+
+# -- groups --------------------------------------------------------------------------------------------
+
+
+def test_group_messages_are_answered_only_when_addressed(
+    engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path
+) -> None:
+    group = -1001
+
+    async def scenario() -> tuple[list[int], list[dict]]:
+        fake.send_text(group, "Which club did Yanis Koné join?", chat_type="group")
+        mention = fake.send_text(group, "@newsdesk_test_bot Which club did Yanis Koné join?", chat_type="group")
+        [first] = await replies(fake, group, 1)
+        reply = fake.send_text(
+            group, "And until when is his contract?", chat_type="group", reply_to_bot_message_id=first["message_id"]
+        )
+        await replies(fake, group, 2)
+        command = fake.send_text(group, "/ask@newsdesk_test_bot What is the capital of Australia?", chat_type="group")
+        fake.send_text(group, "/ask@other_bot What is the capital of Australia?", chat_type="group")
+        return [mention, reply, command], await replies(fake, group, 3)
+
+    asked, sent = run_bot(bot_settings(tmp_path, fake), engine, scenario)
+    assert [m["reply_to_message"]["message_id"] for m in sent] == asked
+    assert "Lindenau" in sent[0]["text"] and "2029" in sent[1]["text"]
+    assert sent[2]["text"] == "The articles I have do not say."
+    assert len(fake.sent_messages(group)) == 3
+
+
+# -- faults and load -----------------------------------------------------------------------------------
+
+
+def test_malformed_and_odd_updates_do_not_stop_the_bot(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+    user = {"id": 109, "is_bot": False, "first_name": "Eve"}
+    chat = {"id": 109, "type": "private"}
+
+    async def scenario() -> list[dict]:
+        fake.send_update({"message": {"text": "no id, no date, no chat"}})
+        fake.send_update({"message": "not even an object"})
+        fake.send_update({"something_new": {"a": 1}})
+        fake.send_update({"channel_post": {"message_id": 1, "date": 0, "chat": {"id": -100, "type": "channel"}}})
+        fake.send_update({"callback_query": {"id": "cq1", "from": user, "chat_instance": "x", "data": "evil:1"}})
+        fake.send_update({"callback_query": {"id": "cq2", "from": user, "chat_instance": "x", "data": "sources:9"}})
+        fake.send_update({"message": {"message_id": 50, "date": 0, "chat": chat, "from": user, "text": 12345}})
+        asked = fake.send_text(109, "What is the capital of Australia?")
+        fake.edit_text(109, asked, "Which club did Yanis Koné join?")
+        fake.send_text(109, "x" * 100_000)
+        fake.send_text(110, "Which club did Yanis Koné join?")
+        await replies(fake, 110)
+        return await replies(fake, 109, 3)
+
+    sent = run_bot(bot_settings(tmp_path, fake), engine, scenario)
+    texts = sorted(m["text"] for m in sent)
+    assert texts == [
+        "Please keep questions under 1,000 characters.",
+        "Sorry, something went wrong; please try again.",  # the message whose text was a number
+        "The articles I have do not say.",  # the edit was ignored
+    ]
+    assert "Lindenau" in fake.sent_messages(110)[0]["text"]
+
+
+def test_engine_failure_is_apologised_for_and_the_next_question_answered(
+    engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_ask = engine.ask
+    calls = []
+
+    def flaky(question: str, conversation: Any = None, **kw: Any) -> Answer:
+        calls.append(question)
+        if len(calls) == 1:
+            raise RuntimeError("the store went away")
+        return real_ask(question, conversation, **kw)
+
+    monkeypatch.setattr(engine, "ask", flaky)
+
+    async def scenario() -> list[dict]:
+        fake.send_text(111, "Which club did Yanis Koné join?")
+        await replies(fake, 111, 1)
+        fake.send_text(111, "Which club did Yanis Koné join?")
+        return await replies(fake, 111, 2)
+
+    apology, answer = run_bot(bot_settings(tmp_path, fake), engine, scenario)
+    assert apology["text"] == "Sorry, something went wrong; please try again."
+    assert "Lindenau" in answer["text"]
+
+
+def test_long_work_keeps_the_typing_action_going(
+    engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_ask = engine.ask
+
+    def slow(question: str, conversation: Any = None, **kw: Any) -> Answer:
+        time.sleep(0.5)
+        return real_ask(question, conversation, **kw)
+
+    monkeypatch.setattr(engine, "ask", slow)
+    monkeypatch.setattr(telegram_module, "TYPING_EVERY", 0.1)
+
+    async def scenario() -> None:
+        fake.send_text(114, "Which club did Yanis Koné join?")
+        await replies(fake, 114)
+
+    run_bot(bot_settings(tmp_path, fake), engine, scenario)
+    typing = [c for c in fake.calls("sendChatAction") if c["params"]["chat_id"] == 114]
+    assert len(typing) >= 3
+    [sent] = [c for c in fake.calls() if c["method"] == "sendMessage" and c["params"]["chat_id"] == 114]
+    assert fake.calls().index(sent) > fake.calls().index(typing[-1])  # no "typing…" after the answer
+
+
+def test_a_flooding_user_is_told_once_to_slow_down(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        for _ in range(4):
+            fake.send_text(112, "What is the capital of Australia?")
+        await replies(fake, 112, 3)
+        fake.send_text(113, "What is the capital of Australia?")
+        await replies(fake, 113, 1)
+
+    run_bot(bot_settings(tmp_path, fake), engine, scenario, flood=FloodLimit(messages=2, seconds=60))
+    texts = [m["text"] for m in fake.sent_messages(112)]
+    assert sorted(texts) == ["The articles I have do not say."] * 2 + [
+        "You are asking faster than I can answer; please wait a moment."
+    ]
+
+
+def test_fifty_chats_at_once_each_get_their_own_answer(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+    questions = {
+        "Which club did Yanis Koné join?": "Lindenau",
+        "How many trains were cancelled on the first day of the SNCR strike?": "412",
+        "What is the capital of Australia?": "The articles I have do not say.",
+        "When did the Port of Kestrel reopen?": "6 a.m.",
+        "How much is the budget for the Orlen harbour bridge?": "4.2 million",
+    }
+    chats = {1000 + i: list(questions)[i % len(questions)] for i in range(50)}
+
+    async def scenario() -> dict[int, int]:
+        asked = {chat: fake.send_text(chat, question) for chat, question in chats.items()}
+        for chat in chats:
+            await replies(fake, chat, 1, timeout=60)
+        return asked
+
+    asked = run_bot(bot_settings(tmp_path, fake), engine, scenario)
+    for chat, question in chats.items():
+        [reply] = fake.sent_messages(chat)
+        assert reply["chat"]["id"] == chat and reply["reply_to_message"]["message_id"] == asked[chat]
+        assert questions[question] in reply["text"]
+
+
+# -- start-up, logs ------------------------------------------------------------------------------------
+
+
+def test_without_a_token_the_bot_says_what_to_set(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TELEGRAM_TOKEN", raising=False)
+    result = CliRunner().invoke(cli, ["bot"])
+    assert result.exit_code == 1
+    assert "set TELEGRAM_TOKEN" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_bad_settings_are_refused_before_anything_starts(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, NEWSDESK_DATA_DIR=str(tmp_path), TELEGRAM_TOKEN=TOKEN)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="secret token"):
+        telegram_module.run_bot(settings, "https://bot.example.com/hook", secret_token="not secret!")
+    settings.allowed_users = "123, bob"
+    with pytest.raises(ValueError, match="NEWSDESK_ALLOWED_USERS: 'bob' is not a Telegram id"):
+        telegram_module.run_bot(settings)
+
+
+def test_the_token_never_reaches_the_logs() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactToken(TOKEN))
+    logger = logging.getLogger("test_telegram.redact")
+    logger.addHandler(handler)
+    try:
+        logger.error("POST https://api.telegram.org/bot%s/getMe", TOKEN)
+        try:
+            raise ConnectionError(f"cannot reach https://api.telegram.org/bot{TOKEN}/sendMessage")
+        except ConnectionError:
+            logger.exception("send failed")
+    finally:
+        logger.removeHandler(handler)
+    output = stream.getvalue()
+    assert TOKEN not in output and output.count("<token>") == 2
+
+
+def test_conversations_file_is_plain_sqlite(tmp_path: Path) -> None:
+    memory = ChatMemory(tmp_path / CHATS_FILE)
+    memory.save(5, memory.load(5))
+    memory.close()
+    with sqlite3.connect(tmp_path / CHATS_FILE) as db:
+        assert db.execute("SELECT chat_id, turns FROM conversations").fetchall() == [(5, "[]")]
+
+
+# -- split_message properties --------------------------------------------------------------------------
+
+_PLAIN = st.lists(st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40), max_size=12).map(
+    lambda words: " ".join(escape(w, quote=False) for w in words)
+)
+_SEPARATOR = st.sampled_from([" ", " ", ". ", "! ", "\n", "\n\n", "\n\n\n", ""])
+
+
+@st.composite
+def _html(draw: st.DrawFn, depth: int = 0) -> str:
+    pieces = []
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["text", "text", "b", "i", "a", "long"] if depth < 2 else ["text"]))
+        if kind == "text":
+            pieces.append(draw(_PLAIN))
+        elif kind == "long":
+            pieces.append("w" * draw(st.integers(50, 700)))
+        elif kind == "a":
+            pieces.append(
+                f'<a href="https://ex.com/{draw(st.integers(0, 99))}?a=1&amp;b=2">{draw(_html(depth + 1))}</a>'
+            )
+        else:
+            pieces.append(f"<{kind}>{draw(_html(depth + 1))}</{kind}>")
+        pieces.append(draw(_SEPARATOR))
+    return "".join(pieces)
+
+
+def _balanced(part: str) -> bool:
+    stack: list[str] = []
+    for closing, name in re.findall(r"<(/?)([a-z]+)[^>]*>", part):
+        if not closing:
+            stack.append(name)
+        elif not stack or stack.pop() != name:
+            return False
+    return not stack
+
+
+def _visible(part: str) -> str:
+    return re.sub(r"\s", "", re.sub(r"<[^>]*>", "", part))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_html(), min_size=1, max_size=8).map("\n\n".join), st.integers(200, 1200))
+def test_split_message_properties(html_text: str, limit: int) -> None:
+    parts = split_message(html_text, limit)
+    assert all(telegram_length(p) <= limit for p in parts)
+    assert all(_balanced(p) for p in parts)
+    assert all(_visible(p) for p in parts)  # no blank message
+    assert all(not re.search(r"&(?!(?:amp|lt|gt|quot);)", p) for p in parts)  # never inside an entity
+    assert "".join(_visible(p) for p in parts) == _visible(html_text)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(_PLAIN, min_size=1, max_size=400).map(" ".join))
+def test_split_message_at_telegram_size_keeps_whole_words(html_text: str) -> None:
+    parts = split_message(html_text)
+    assert all(telegram_length(p) <= 4096 for p in parts)
+    assert " ".join(parts).split() == html_text.split()
