@@ -58,7 +58,8 @@ from bot.engine import Answer, AnswerEngine
 from bot.render import answer_html, article_html, split_message
 from bot.texts import text
 from ingest.loaders import SUFFIXES, load_file
-from ingest.pipeline import Ingester, IngestReport
+from ingest.pipeline import Ingester, IngestReport, load_sources
+from ingest.web import is_url
 from newsdesk.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ REPLIES = {
     "empty": f"What would you like to know? For example: {EXAMPLE_QUESTION}",
     "error": "Sorry, something went wrong; please try again.",
     "admins_only": "Only the bot's admins can add articles.",
-    "url_ingest": "Adding articles from a URL is not supported yet; send the article as a file instead.",
+    "url_ingest": "Give the address of a web page: /ingest https://…",
     "reset": "Conversation forgotten.",
     "unknown_command": "Unknown command; /help lists them.",
     "file_type": "I can read {suffixes} files.",
@@ -360,9 +361,16 @@ class NewsdeskBot:
             await self._reply(message, escape(REPLIES["unknown_command"]))
 
     async def ingest_url(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """/ingest URL (admins): the project cannot fetch web pages yet, so this only says so."""
-        if (message := await self._admit(update)) and await self._admin(message):
+        """/ingest URL... (admins): fetch the pages, ingest them and report what was added."""
+        if not (message := await self._admit(update)) or not await self._admin(message):
+            return
+        urls = [arg for arg in context.args or [] if is_url(arg)]
+        if not urls:
             await self._reply(message, escape(REPLIES["url_ingest"]))
+            return
+        async with self._ingest_lock, self._typing(message):
+            report = await asyncio.to_thread(self._ingest_urls, urls)
+        await self._reply(message, escape("\n".join([report.summary(), *report.errors[:5]])))
 
     async def document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A file in a private chat (admins): ingest its articles and report what was added."""
@@ -452,6 +460,11 @@ class NewsdeskBot:
             buttons.append(InlineKeyboardButton("▶", callback_data=f"sources:{page + 1}"))
         header = f"<b>Latest articles</b> (page {page} of {pages}, {total} in all)"
         return header + "\n" + "\n".join(lines), InlineKeyboardMarkup([buttons]) if buttons else None
+
+    def _ingest_urls(self, urls: list[str]) -> IngestReport:
+        """In a worker thread: fetch and ingest web pages."""
+        ingester = Ingester(self.engine.store, self.settings.chunk_tokens, self.settings.chunk_overlap)
+        return ingester.ingest(load_sources(urls, self.max_upload))
 
     def _ingest(self, data: bytes, suffix: str, shown_name: str) -> IngestReport:
         """In a worker thread: the upload goes to a temporary file whose name we make (only the checked suffix

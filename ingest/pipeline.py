@@ -155,6 +155,20 @@ def load_paths(paths: Iterable[Path], max_bytes: int) -> Iterator[Article | Load
             yield from load_file(file, max_bytes)
 
 
+def load_sources(sources: Iterable[str], max_bytes: int) -> Iterator[Article | LoadError]:
+    """Articles from a mix of web addresses (fetched) and files or folders."""
+    from ingest.web import fetch_article, is_url
+
+    for source in sources:
+        if not is_url(source):
+            yield from load_paths([Path(source)], max_bytes)
+            continue
+        try:
+            yield fetch_article(source, max_bytes)
+        except LoadError as exc:
+            yield exc
+
+
 def with_progress(items: list[Article | LoadError], enabled: bool) -> Iterator[Article | LoadError]:
     """Yield the items, drawing a progress bar on a terminal."""
     if not enabled or not sys.stderr.isatty():

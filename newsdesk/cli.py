@@ -55,11 +55,11 @@ def _settings() -> Settings:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @friendly_errors
-def ingest(paths: tuple[Path, ...], as_json: bool) -> None:
-    """Add articles from files and folders (.txt, .md, .html, .json, .jsonl).
+def ingest(sources: tuple[str, ...], as_json: bool) -> None:
+    """Add articles from files and folders (.txt, .md, .html, .json, .jsonl) and web pages (http/https URLs).
 
     Unchanged articles are skipped, changed ones replaced; bad files are named and skipped.
     The exit code is 1 when anything failed.
@@ -68,13 +68,14 @@ def ingest(paths: tuple[Path, ...], as_json: bool) -> None:
     Examples:
       newsdesk ingest examples/articles
       newsdesk ingest --json feed-dump.jsonl
+      newsdesk ingest https://example.org/news/story.html
     """
-    from ingest.pipeline import Ingester, load_paths, with_progress
+    from ingest.pipeline import Ingester, load_sources, with_progress
     from newsdesk.runtime import open_store
 
     settings = _settings()
     store = open_store(settings)
-    items = list(load_paths(paths, int(settings.max_file_mb * 1e6)))
+    items = list(load_sources(sources, int(settings.max_file_mb * 1e6)))
     ingester = Ingester(store, settings.chunk_tokens, settings.chunk_overlap)
     report = ingester.ingest(with_progress(items, enabled=not as_json))
     for error in report.errors:

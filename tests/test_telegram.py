@@ -34,6 +34,7 @@ from ingest.pipeline import Ingester, load_paths
 from newsdesk.cli import cli
 from newsdesk.settings import Settings
 from tests.conftest import EXAMPLES
+from tests.fakes.pages import serve_pages
 from tests.fakes.telegram_server import FakeBotApi
 from vectorstore.records import Hit
 from vectorstore.store import Store
@@ -320,13 +321,30 @@ def test_admin_upload_is_ingested_and_then_answered(engine: AnswerEngine, fake: 
     assert len(fake.calls("getFile")) == 1
 
 
+def test_admin_ingests_a_web_page_then_it_is_answered(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+    with serve_pages() as site:
+
+        async def scenario() -> list[dict]:
+            fake.send_text(ADMIN, f"/ingest {site}/story {site}/missing", user_id=ADMIN)
+            await replies(fake, ADMIN, 1)
+            fake.send_text(ADMIN, "How much silt will be removed from Sella harbour?")
+            return await replies(fake, ADMIN, 2)
+
+        report, answer = run_bot(bot_settings(tmp_path, fake), engine, scenario)
+    assert report["text"].startswith("1 new, 0 updated, 0 unchanged, 1 failed")
+    assert f"{site}/missing: HTTP 404" in report["text"]
+    assert "ninety thousand" in answer["text"]
+    sent_html = fake.calls("sendMessage")[-1]["params"]["text"]
+    assert '<a href="https://example.org/news/sella-dredging">' in sent_html
+
+
 def test_non_admins_cannot_add_articles(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
     async def scenario() -> list[dict]:
         fake.send_document(301, "notes.txt", b"title Secret\n\nNot for the store.", "text/plain", user_id=301)
         await replies(fake, 301, 1)
         fake.send_text(301, "/ingest https://example.com/story")
         await replies(fake, 301, 2)
-        fake.send_text(ADMIN, "/ingest https://example.com/story", user_id=ADMIN)
+        fake.send_text(ADMIN, "/ingest", user_id=ADMIN)
         await replies(fake, ADMIN, 1)
         fake.send_document(ADMIN, "photo.png", b"\x89PNG", "image/png", user_id=ADMIN)
         return await replies(fake, ADMIN, 2)
@@ -335,7 +353,7 @@ def test_non_admins_cannot_add_articles(engine: AnswerEngine, fake: FakeBotApi, 
     refused = "Only the bot's admins can add articles."
     assert [m["text"] for m in fake.sent_messages(301)] == [refused, refused]
     url_reply, file_reply = (m["text"] for m in fake.sent_messages(ADMIN))
-    assert "not supported yet" in url_reply and file_reply.startswith("I can read .txt")
+    assert "/ingest https://" in url_reply and file_reply.startswith("I can read .txt")
     assert fake.calls("getFile") == []
 
 

@@ -1,0 +1,50 @@
+"""A small web site on 127.0.0.1 for URL-ingest tests: a story, a redirect to it, a 404, a page that is not
+HTML and one that is too large."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+STORY = """<html><head><title>Sella harbour dredging</title>
+<link rel="canonical" href="https://example.org/news/sella-dredging">
+<meta name="date" content="2024-09-03"></head><body><nav>Home | Sport | Weather</nav>
+<article><h1>Sella harbour to be dredged</h1>
+<p>The Sella port board approved the dredging of the inner harbour on Tuesday, its chair said.</p>
+<p>The works will remove ninety thousand cubic metres of silt and cost 48 million crowns, she added.</p>
+</article><footer>All rights reserved</footer></body></html>"""
+
+
+class Pages(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        routes = {
+            "/story": (200, "text/html; charset=utf-8", STORY.encode()),
+            "/data": (200, "application/json", b"{}"),
+            "/huge": (200, "text/html", b"<p>" + b"x" * 3_000_000 + b"</p>"),
+        }
+        if self.path == "/moved":
+            self.send_response(301)
+            self.send_header("Location", "/story")
+            self.end_headers()
+            return
+        status, kind, body = routes.get(self.path, (404, "text/plain", b"not found"))
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def serve_pages() -> Iterator[str]:
+    """The site's base URL while it runs."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
