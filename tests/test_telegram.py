@@ -605,3 +605,71 @@ def test_split_message_at_telegram_size_keeps_whole_words(html_text: str) -> Non
     parts = split_message(html_text)
     assert all(telegram_length(p) <= 4096 for p in parts)
     assert " ".join(parts).split() == html_text.split()
+
+
+def test_webhook_mode_as_a_process(fake: FakeBotApi, tmp_path: Path) -> None:
+    """`newsdesk bot --webhook`: it registers the webhook with its secret, answers updates posted with the
+    secret, and ignores posts without it."""
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "NEWSDESK_DATA_DIR": str(tmp_path / "data"),
+        "TELEGRAM_TOKEN": fake.token,
+        "TELEGRAM_BASE_URL": fake.base_url,
+    }
+    subprocess.run([sys.executable, "-m", "ingest", str(EXAMPLES)], env=env, check=True, capture_output=True)
+    hook = f"http://127.0.0.1:{port}/hook"
+    command = [sys.executable, "-m", "newsdesk.cli", "bot", "--webhook", hook, "--listen", "127.0.0.1"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port), "--secret-token", "s3cret"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        registered = fake.wait_for(lambda c: c["method"] == "setWebhook", timeout=90)
+        assert registered["params"]["url"] == hook and registered["params"]["secret_token"] == "s3cret"
+
+        def post(update: dict, secret: str) -> int:
+            request = urllib.request.Request(
+                hook,
+                data=json.dumps(update).encode(),
+                headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret},
+            )
+            for _ in range(50):  # the listener starts right after setWebhook
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as response:
+                        return response.status
+                except urllib.error.HTTPError as error:
+                    return error.code
+                except urllib.error.URLError:
+                    time.sleep(0.2)
+            raise AssertionError("the webhook listener never came up")
+
+        message = {
+            "message_id": 1,
+            "date": int(time.time()),
+            "chat": {"id": 4242, "type": "private"},
+            "from": {"id": 4242, "is_bot": False, "first_name": "W"},
+            "text": "Who won the regional election in Haute-Corvelle?",
+        }
+        assert post({"update_id": 1, "message": message}, "wrong") == 403
+        assert post({"update_id": 2, "message": message}, "s3cret") == 200
+        [reply] = fake.wait_for_messages(4242, 1, timeout=60)
+        assert "Guérin" in reply["text"]
+        assert len(fake.sent_messages(4242)) == 1
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=30)
+    assert fake.token not in errors.decode()
