@@ -87,8 +87,13 @@ def ingest(sources: tuple[str, ...], as_json: bool) -> None:
     sys.exit(1 if report.failed else 0)
 
 
-def _date_option(name: str, help_text: str) -> Callable[[F], F]:
-    return click.option(name, default=None, metavar="DATE", help=help_text)
+def filter_options(command: F) -> F:
+    """--since, --until and --source, shared by the commands that search."""
+    command = click.option("--source", default=None, help="Only articles from this source.")(command)
+    command = click.option("--until", default=None, metavar="DATE", help="Only articles dated on or before DATE.")(
+        command
+    )
+    return click.option("--since", default=None, metavar="DATE", help="Only articles dated on or after DATE.")(command)
 
 
 def filters_from(since: str | None, until: str | None, source: str | None) -> Any:
@@ -110,9 +115,7 @@ def filters_from(since: str | None, until: str | None, source: str | None) -> An
 @cli.command()
 @click.argument("query")
 @click.option("-k", "--k", "k", default=5, show_default=True, help="How many passages.")
-@_date_option("--since", "Only articles dated on or after DATE.")
-@_date_option("--until", "Only articles dated on or before DATE.")
-@click.option("--source", default=None, help="Only articles from this source.")
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits, best first.")
 @friendly_errors
 def search(query: str, k: int, since: str | None, until: str | None, source: str | None, as_json: bool) -> None:
@@ -174,9 +177,7 @@ def remove(article_ids: tuple[str, ...]) -> None:
 @cli.command()
 @click.argument("question", required=False)
 @click.option("-k", "--k", "k", default=5, show_default=True, help="How many passages to answer from.")
-@_date_option("--since", "Only articles dated on or after DATE.")
-@_date_option("--until", "Only articles dated on or before DATE.")
-@click.option("--source", default=None, help="Only articles from this source.")
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")
 @friendly_errors
 def ask(question: str | None, k: int, since: str | None, until: str | None, source: str | None, as_json: bool) -> None:
