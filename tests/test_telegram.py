@@ -673,3 +673,45 @@ def test_webhook_mode_as_a_process(fake: FakeBotApi, tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         _, errors = process.communicate(timeout=30)
     assert fake.token not in errors.decode()
+
+
+LATE_NEWS = """title Verdal opens a night train to the coast
+date 2024-12-20
+source Verdal Courier
+
+The town of Verdal opened a night train to the coast on Friday. The first train left at 22:40 with
+312 passengers on board, the operator said.
+"""
+
+
+def test_running_bot_answers_from_an_article_ingested_by_another_process(
+    embedder,  # type: ignore[no-untyped-def]
+    fake: FakeBotApi,
+    tmp_path: Path,
+) -> None:
+    """The embedded Chroma client of a long-running bot does not see another process's writes by itself: the
+    catalog's generation counter tells the engine to reopen it before the next question."""
+    import os
+    import subprocess
+    import sys
+
+    data_dir = tmp_path / "live"
+    store = Store(data_dir, embedder)
+    Ingester(store).ingest(load_paths([EXAMPLES], 10**7))
+    live_engine = AnswerEngine(store)
+    article = tmp_path / "verdal.txt"
+    article.write_text(LATE_NEWS, encoding="utf-8")
+    env = {**os.environ, "NEWSDESK_DATA_DIR": str(data_dir)}
+
+    async def scenario() -> list[dict]:
+        fake.send_text(601, "How many passengers were on the first Verdal night train?")
+        await replies(fake, 601, 1)
+        await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "ingest", str(article)], env=env, check=True, capture_output=True
+        )
+        fake.send_text(601, "How many passengers were on the first Verdal night train?")
+        return await replies(fake, 601, 2)
+
+    before, after = run_bot(bot_settings(tmp_path, fake), live_engine, scenario)
+    assert "312" not in before["text"]
+    assert "312" in after["text"] and "Verdal opens a night train" in after["text"]
