@@ -464,7 +464,7 @@ class NewsdeskBot:
     def _ingest_urls(self, urls: list[str]) -> IngestReport:
         """In a worker thread: fetch and ingest web pages."""
         ingester = Ingester(self.engine.store, self.settings.chunk_tokens, self.settings.chunk_overlap)
-        return ingester.ingest(load_sources(urls, self.max_upload))
+        return ingester.ingest(load_sources(urls, self.max_upload, self.settings.fetch_timeout))
 
     def _ingest(self, data: bytes, suffix: str, shown_name: str) -> IngestReport:
         """In a worker thread: the upload goes to a temporary file whose name we make (only the checked suffix

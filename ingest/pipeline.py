@@ -155,7 +155,7 @@ def load_paths(paths: Iterable[Path], max_bytes: int) -> Iterator[Article | Load
             yield from load_file(file, max_bytes)
 
 
-def load_sources(sources: Iterable[str], max_bytes: int) -> Iterator[Article | LoadError]:
+def load_sources(sources: Iterable[str], max_bytes: int, timeout: float = 15.0) -> Iterator[Article | LoadError]:
     """Articles from a mix of web addresses (fetched) and files or folders."""
     from ingest.web import fetch_article, is_url
 
@@ -164,7 +164,7 @@ def load_sources(sources: Iterable[str], max_bytes: int) -> Iterator[Article | L
             yield from load_paths([Path(source)], max_bytes)
             continue
         try:
-            yield fetch_article(source, max_bytes)
+            yield fetch_article(source, max_bytes, timeout)
         except LoadError as exc:
             yield exc
 

@@ -75,7 +75,7 @@ def ingest(sources: tuple[str, ...], as_json: bool) -> None:
 
     settings = _settings()
     store = open_store(settings)
-    items = list(load_sources(sources, int(settings.max_file_mb * 1e6)))
+    items = list(load_sources(sources, int(settings.max_file_mb * 1e6), settings.fetch_timeout))
     ingester = Ingester(store, settings.chunk_tokens, settings.chunk_overlap)
     report = ingester.ingest(with_progress(items, enabled=not as_json))
     for error in report.errors:

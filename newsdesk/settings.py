@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(200, alias="NEWSDESK_CHUNK_TOKENS", ge=32, le=2000)
     chunk_overlap: int = Field(40, alias="NEWSDESK_CHUNK_OVERLAP", ge=0, le=500)
     max_file_mb: float = Field(20.0, alias="NEWSDESK_MAX_FILE_MB", gt=0)
+    fetch_timeout: float = Field(15.0, alias="NEWSDESK_FETCH_TIMEOUT", gt=0)
     threads: int | None = Field(None, alias="NEWSDESK_THREADS", ge=1)
     chroma_host: str | None = Field(None, alias="CHROMA_HOST")
     chroma_port: int = Field(8000, alias="CHROMA_PORT")

@@ -1,9 +1,11 @@
 """A small web site on 127.0.0.1 for URL-ingest tests: a story, a redirect to it, a 404, a page that is not
-HTML and one that is too large."""
+HTML, one that is too large and one that is slow."""
 
 from __future__ import annotations
 
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,8 +24,11 @@ class Pages(BaseHTTPRequestHandler):
         routes = {
             "/story": (200, "text/html; charset=utf-8", STORY.encode()),
             "/data": (200, "application/json", b"{}"),
+            "/slow": (200, "text/html", STORY.encode()),
             "/huge": (200, "text/html", b"<p>" + b"x" * 3_000_000 + b"</p>"),
         }
+        if self.path == "/slow":
+            time.sleep(3)
         if self.path == "/moved":
             self.send_response(301)
             self.send_header("Location", "/story")
@@ -40,10 +45,17 @@ class Pages(BaseHTTPRequestHandler):
         pass
 
 
+class _Site(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that gave up on the slow page is expected; anything else is reported as usual."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 @contextmanager
 def serve_pages() -> Iterator[str]:
     """The site's base URL while it runs."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    server = _Site(("127.0.0.1", 0), Pages)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
