@@ -55,29 +55,42 @@ def _settings() -> Settings:
 
 
 @cli.command()
-@click.argument("sources", nargs=-1, required=True)
+@click.argument("sources", nargs=-1)
+@click.option("--feed", "feeds", multiple=True, metavar="URL", help="An RSS or Atom feed: ingest its new entries.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @friendly_errors
-def ingest(sources: tuple[str, ...], as_json: bool) -> None:
-    """Add articles from files and folders (.txt, .md, .html, .json, .jsonl) and web pages (http/https URLs).
+def ingest(sources: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> None:
+    """Add articles from files and folders (.txt, .md, .html, .json, .jsonl), web pages (http/https URLs)
+    and feeds (--feed).
 
-    Unchanged articles are skipped, changed ones replaced; bad files are named and skipped.
-    The exit code is 1 when anything failed.
+    Unchanged articles are skipped, changed ones replaced; bad files and pages are named and skipped.
+    A feed's entries are fetched once: later runs read only the new ones. The exit code is 1 when anything
+    failed.
 
     \b
     Examples:
       newsdesk ingest examples/articles
       newsdesk ingest --json feed-dump.jsonl
       newsdesk ingest https://example.org/news/story.html
+      newsdesk ingest --feed https://example.org/news/rss.xml
     """
-    from ingest.pipeline import Ingester, load_sources, with_progress
+    from ingest.feeds import FeedLog, feed_articles
+    from ingest.pipeline import Ingester, IngestReport, load_sources, with_progress
     from newsdesk.runtime import open_store
 
+    if not sources and not feeds:
+        raise click.UsageError("give files, folders, URLs or --feed URL")
     settings = _settings()
     store = open_store(settings)
-    items = list(load_sources(sources, int(settings.max_file_mb * 1e6), settings.fetch_timeout))
+    max_bytes = int(settings.max_file_mb * 1e6)
     ingester = Ingester(store, settings.chunk_tokens, settings.chunk_overlap)
-    report = ingester.ingest(with_progress(items, enabled=not as_json))
+    items = list(load_sources(sources, max_bytes, settings.fetch_timeout))
+    report = ingester.ingest(with_progress(items, enabled=not as_json), IngestReport())
+    log = FeedLog(settings.data_dir / "feeds.sqlite3")
+    for feed in feeds:
+        fetched: list[str] = []
+        ingester.ingest(feed_articles(feed, log, fetched, max_bytes, settings.fetch_timeout), report)
+        log.mark(feed, fetched)
     for error in report.errors:
         click.echo(f"error: {error}", err=True)
     if as_json:

@@ -38,3 +38,25 @@ def test_ingest_urls(data_dir: Path, site: str, monkeypatch: pytest.MonkeyPatch)
         CliRunner().invoke(cli, ["ask", "--json", "How much silt will be removed from Sella harbour?"]).output
     )
     assert "ninety thousand" in answer["answer"] and "Home" not in answer["answer"]
+
+
+def ingest_json(*args: str) -> dict:
+    """The JSON report of `newsdesk ingest --json ARGS` (errors go to stderr, above it)."""
+    return json.loads(CliRunner().invoke(cli, ["ingest", "--json", *args]).output.strip().splitlines()[-1])
+
+
+def test_feed_entries_are_ingested_once(data_dir: Path, site: str) -> None:
+    from tests.fakes import pages
+
+    pages.FEED_ITEMS[:] = ["/story", "/missing"]
+    first = ingest_json("--feed", f"{site}/feed.xml")
+    assert (first["new"], first["failed"]) == (1, 1)
+    pages.FEED_ITEMS.append("/second")  # the feed gains an entry
+    stories_fetched = pages.HITS.get("/story", 0)
+    second = ingest_json("--feed", f"{site}/feed.xml")
+    assert (second["new"], second["failed"]) == (1, 1)  # the new entry; the missing page is tried again
+    assert pages.HITS["/story"] == stories_fetched, "an entry already ingested is not fetched again"
+    ids = {s["id"] for s in json.loads(CliRunner().invoke(cli, ["sources", "--json"]).output)}
+    assert ids == {"https://example.org/news/sella-dredging", "https://example.org/news/sella-ferry"}
+    bad = ingest_json("--feed", f"{site}/story")
+    assert bad["failed"] == 1 and "not an RSS or Atom feed" in bad["errors"][0]

@@ -19,14 +19,28 @@ STORY = """<html><head><title>Sella harbour dredging</title>
 </article><footer>All rights reserved</footer></body></html>"""
 
 
+SECOND = STORY.replace("sella-dredging", "sella-ferry").replace("dredging of the inner harbour", "new ferry line")
+# The feed lists these paths; a test appends to it to make the feed gain an entry. Every GET is counted.
+FEED_ITEMS: list[str] = ["/story"]
+HITS: dict[str, int] = {}
+
+
+def rss(base: str) -> bytes:
+    items = "".join(f"<item><title>{p}</title><link>{base}{p}</link><guid>{base}{p}</guid></item>" for p in FEED_ITEMS)
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Sella news</title>{items}</channel></rss>'.encode()
+
+
 class Pages(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         routes = {
             "/story": (200, "text/html; charset=utf-8", STORY.encode()),
             "/data": (200, "application/json", b"{}"),
             "/slow": (200, "text/html", STORY.encode()),
+            "/second": (200, "text/html", SECOND.encode()),
+            "/feed.xml": (200, "application/rss+xml", rss(f"http://{self.headers['Host']}")),
             "/huge": (200, "text/html", b"<p>" + b"x" * 3_000_000 + b"</p>"),
         }
+        HITS[self.path] = HITS.get(self.path, 0) + 1
         if self.path == "/slow":
             time.sleep(3)
         if self.path == "/moved":
