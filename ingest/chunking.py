@@ -28,23 +28,39 @@ def count_tokens(text: str) -> int:
 
 
 def _split_long(text: str, span: Span, max_tokens: int) -> list[Span]:
-    """Cut one over-long sentence into pieces of at most `max_tokens`, at token boundaries."""
-    tokens = encoding().encode_ordinary(span.text)
+    """Cut one over-long sentence into pieces of at most `max_tokens`, preferring a cut at a space.
+
+    Each piece is counted on its own (BPE may tokenise a cut-out piece differently than in place): the longest
+    prefix that fits is found by bisection over characters.
+    """
+    sentence = span.text
     pieces: list[Span] = []
-    offset = span.start
-    for first in range(0, len(tokens), max_tokens):
-        piece = encoding().decode(tokens[first : first + max_tokens])
-        # decode may alter invalid byte sequences; locate the piece in the source to keep offsets exact
-        found = text.find(piece.strip(), offset)
-        start = found if found >= 0 else offset
-        end = min(span.end, start + len(piece.strip())) if found >= 0 else min(span.end, offset + len(piece))
-        if end > start:
-            pieces.append(Span(text[start:end], start, end))
-        offset = end
-    if pieces and pieces[-1].end < span.end:
-        last = pieces[-1]
-        pieces[-1] = Span(text[last.start : span.end], last.start, span.end)
+    start = 0
+    while start < len(sentence):
+        low, high = start + 1, len(sentence)
+        while low < high:  # the longest sentence[start:end] that fits
+            middle = (low + high + 1) // 2
+            if count_tokens(sentence[start:middle]) <= max_tokens:
+                low = middle
+            else:
+                high = middle - 1
+        end = low
+        space = sentence.rfind(" ", start + 1, end)
+        if end < len(sentence) and space > start + (end - start) // 2:
+            end = space
+        while end > start + 1 and count_tokens(sentence[start:end].strip()) > max_tokens:
+            end -= 1  # counts are not quite monotonic in the prefix length
+        piece = sentence[start:end]
+        stripped = piece.strip()
+        if stripped:
+            first = span.start + start + len(piece) - len(piece.lstrip())
+            pieces.append(Span(stripped, first, first + len(stripped)))
+        start = end
     return pieces
+
+
+def _within(chunk: str, max_tokens: int, fits: Callable[[str], bool] | None) -> bool:
+    return count_tokens(chunk) <= max_tokens and (fits is None or fits(chunk))
 
 
 def chunk_text(
@@ -69,7 +85,8 @@ def chunk_text(
         while j < len(units) and (j == i or total + units[j][1] <= max_tokens):
             total += units[j][1]
             j += 1
-        while fits is not None and j - i > 1 and not fits(text[units[i][0].start : units[j - 1][0].end]):
+        # Tokens of joined sentences need not add up (BPE merges across the space), so count the whole chunk.
+        while j - i > 1 and not _within(text[units[i][0].start : units[j - 1][0].end], max_tokens, fits):
             j -= 1
         start, end = units[i][0].start, units[j - 1][0].end
         chunks.append(Span(text[start:end], start, end))
