@@ -8,15 +8,12 @@ previous question along into the search.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from vectorstore.language import anchor_words, content_words
-
-log = logging.getLogger(__name__)
 
 MAX_TURNS = 6
 _FOLLOW_UP_START = re.compile(

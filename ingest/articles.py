@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
@@ -30,7 +30,6 @@ class Article:
     source: str = ""
     lang: str = ""
     origin: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.text = clean_text(self.text)

@@ -183,7 +183,6 @@ def _article(meta: dict[str, Any], body: str, origin: Path | str, default_id: st
         source=field("source"),
         lang=field("lang"),
         origin=str(origin),
-        extra={"author": field("author")} if field("author") else {},
     )
 
 

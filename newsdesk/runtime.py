@@ -8,8 +8,6 @@ import os
 from newsdesk.settings import Settings
 from vectorstore.store import Store
 
-log = logging.getLogger(__name__)
-
 
 def quiet_libraries() -> None:
     """Keep third-party chatter (telemetry notices, progress bars, hub checks) out of our output."""

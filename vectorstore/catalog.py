@@ -90,9 +90,6 @@ class Catalog:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def set_meta(self, key: str, value: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
-
     def generation(self) -> int:
         """A number that grows with every completed write, from any process."""
         return int(self.get_meta("generation") or 0)

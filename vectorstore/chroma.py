@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +9,6 @@ import numpy as np
 
 from vectorstore.embeddings import ChromaEmbeddingFunction, NewsEmbeddings
 from vectorstore.records import SearchFilters
-
-log = logging.getLogger(__name__)
 
 
 class EmbedderMismatch(RuntimeError):
@@ -87,9 +84,6 @@ class ChromaCollection:
 
         SharedSystemClient.clear_system_cache()
         self._open()
-
-    def count(self) -> int:
-        return self._collection.count()
 
     def add(self, ids: list[str], vectors: np.ndarray, texts: list[str], metadatas: list[dict[str, Any]]) -> None:
         """Upsert in batches under the client's maximum batch size."""

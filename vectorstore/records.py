@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,6 @@ class Hit:
     position: int = 0
     dense: float = 0.0
     keyword: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, object]:
         return {
