@@ -57,6 +57,7 @@ from bot.conversation import Conversation
 from bot.engine import Answer, AnswerEngine
 from bot.render import answer_html, article_html, split_message
 from bot.texts import text
+from ingest.feeds import FeedLog, FeedWatcher
 from ingest.loaders import SUFFIXES, load_file
 from ingest.pipeline import Ingester, IngestReport, load_sources
 from ingest.web import is_url
@@ -262,6 +263,7 @@ class NewsdeskBot:
         self.max_upload = min(MAX_UPLOAD_BYTES, int(settings.max_file_mb * 1e6))
         self._chat_locks: WeakValueDictionary[int, asyncio.Lock] = WeakValueDictionary()
         self._ingest_lock = asyncio.Lock()
+        self.watcher: FeedWatcher | None = None
 
     def register(self, app: Application) -> None:
         """Only new messages and button presses are handled: edits and channel posts are left alone."""
@@ -280,12 +282,35 @@ class NewsdeskBot:
         app.add_error_handler(self.on_error)
 
     async def post_init(self, app: Application) -> None:
-        """Publish the command menu."""
+        """Publish the command menu; start polling the feeds, if any are set."""
         await app.bot.set_my_commands(COMMANDS)
+        if self.settings.feed_urls and app.job_queue is not None:
+            self.watcher = FeedWatcher(
+                self.settings.feed_urls,
+                Ingester(self.engine.store, self.settings.chunk_tokens, self.settings.chunk_overlap),
+                FeedLog.in_folder(self.settings.data_dir),
+                self.settings.feed_interval,
+                int(self.settings.max_file_mb * 1e6),
+                self.settings.fetch_timeout,
+            )
+            app.job_queue.run_once(self.poll_feeds, 0, name="feeds")
+            log.info("polling %d feed(s) every %g s", len(self.settings.feed_urls), self.settings.feed_interval)
 
     async def post_shutdown(self, app: Application) -> None:
         """Close the conversations file."""
         self.memory.close()
+
+    async def poll_feeds(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Job queue: ingest the feeds' new entries in a worker thread (questions are answered meanwhile), then
+        come back when the next feed is due."""
+        assert self.watcher is not None and context.job_queue is not None
+        try:
+            async with self._ingest_lock:
+                await asyncio.to_thread(self.watcher.poll)
+        except Exception:
+            log.exception("polling the feeds failed; trying again later")
+        finally:
+            context.job_queue.run_once(self.poll_feeds, self.watcher.seconds_to_next(), name="feeds")
 
     # -- handlers ----------------------------------------------------------------------------------------
 

@@ -74,7 +74,7 @@ def ingest(sources: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> N
       newsdesk ingest https://example.org/news/story.html
       newsdesk ingest --feed https://example.org/news/rss.xml
     """
-    from ingest.feeds import FeedLog, feed_articles
+    from ingest.feeds import FeedLog, ingest_feed
     from ingest.pipeline import Ingester, IngestReport, load_sources, with_progress
     from newsdesk.runtime import open_store
 
@@ -86,11 +86,9 @@ def ingest(sources: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> N
     ingester = Ingester(store, settings.chunk_tokens, settings.chunk_overlap)
     items = list(load_sources(sources, max_bytes, settings.fetch_timeout))
     report = ingester.ingest(with_progress(items, enabled=not as_json), IngestReport())
-    log = FeedLog(settings.data_dir / "feeds.sqlite3")
+    log = FeedLog.in_folder(settings.data_dir)
     for feed in feeds:
-        fetched: list[str] = []
-        ingester.ingest(feed_articles(feed, log, fetched, max_bytes, settings.fetch_timeout), report)
-        log.mark(feed, fetched)
+        ingest_feed(feed, ingester, log, max_bytes, settings.fetch_timeout, report)
     for error in report.errors:
         click.echo(f"error: {error}", err=True)
     if as_json:
@@ -98,6 +96,66 @@ def ingest(sources: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> N
     else:
         click.echo(report.summary())
     sys.exit(1 if report.failed else 0)
+
+
+def feed_options(command: F) -> F:
+    """--feed and --interval, shared by the commands that poll feeds."""
+    command = click.option(
+        "--interval", type=click.FloatRange(min=1), metavar="SECONDS", help="Seconds between polls of each feed."
+    )(command)
+    return click.option(
+        "--feed", "feeds", multiple=True, metavar="URL", help="A feed to poll (default: NEWSDESK_FEEDS)."
+    )(command)
+
+
+def _with_feeds(settings: Settings, feeds: tuple[str, ...], interval: float | None) -> Settings:
+    """The settings with the feeds and interval given on the command line, if any."""
+    update: dict[str, Any] = {}
+    if feeds:
+        update["feeds"] = " ".join(feeds)
+    if interval is not None:
+        update["feed_interval"] = interval
+    return settings.model_copy(update=update)
+
+
+@cli.command()
+@feed_options
+@friendly_errors
+def watch(feeds: tuple[str, ...], interval: float | None) -> None:
+    """Poll RSS/Atom feeds and ingest new entries until interrupted; a failing feed is retried later and later.
+
+    \b
+    Examples:
+      newsdesk watch --feed https://example.org/news/rss.xml --interval 600
+      NEWSDESK_FEEDS=https://a.example/rss,https://b.example/atom newsdesk watch
+    """
+    import logging
+    import time
+
+    from ingest.feeds import FeedLog, FeedWatcher
+    from ingest.pipeline import Ingester
+    from newsdesk.runtime import open_store
+
+    settings = _with_feeds(_settings(), feeds, interval)
+    if not settings.feed_urls:
+        raise click.UsageError("give --feed URL or set NEWSDESK_FEEDS")
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    store = open_store(settings)
+    watcher = FeedWatcher(
+        settings.feed_urls,
+        Ingester(store, settings.chunk_tokens, settings.chunk_overlap),
+        FeedLog.in_folder(settings.data_dir),
+        settings.feed_interval,
+        int(settings.max_file_mb * 1e6),
+        settings.fetch_timeout,
+    )
+    click.echo(f"watching {len(settings.feed_urls)} feed(s) every {settings.feed_interval:g} s; Ctrl-C stops", err=True)
+    try:
+        while True:
+            watcher.poll()
+            time.sleep(watcher.seconds_to_next())
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
 
 
 def filter_options(command: F) -> F:
@@ -236,18 +294,28 @@ def chat() -> None:
 @click.option("--listen", default="0.0.0.0", show_default=True, help="Address the webhook server listens on.")
 @click.option("--port", default=8443, show_default=True, help="Port the webhook server listens on.")
 @click.option("--secret-token", help="Secret Telegram sends with every webhook call (default: a random one).")
+@feed_options
 @friendly_errors
-def bot_command(webhook_url: str | None, listen: str, port: int, secret_token: str | None) -> None:
-    """Run the Telegram bot (set TELEGRAM_TOKEN first); long polling unless --webhook is given.
+def bot_command(
+    webhook_url: str | None,
+    listen: str,
+    port: int,
+    secret_token: str | None,
+    feeds: tuple[str, ...],
+    interval: float | None,
+) -> None:
+    """Run the Telegram bot (set TELEGRAM_TOKEN first); long polling unless --webhook is given. With feeds
+    (--feed or NEWSDESK_FEEDS) it also polls them and answers from new entries as they come.
 
     \b
     Examples:
       newsdesk bot
+      newsdesk bot --feed https://example.org/news/rss.xml
       newsdesk bot --webhook https://bot.example.com/newsdesk --port 8443
     """
     from bot.telegram import run_bot
 
-    run_bot(_settings(), webhook_url, listen, port, secret_token)
+    run_bot(_with_feeds(_settings(), feeds, interval), webhook_url, listen, port, secret_token)
 
 
 def squad_options(command: F) -> F:

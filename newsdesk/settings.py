@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(40, alias="NEWSDESK_CHUNK_OVERLAP", ge=0, le=500)
     max_file_mb: float = Field(20.0, alias="NEWSDESK_MAX_FILE_MB", gt=0)
     fetch_timeout: float = Field(15.0, alias="NEWSDESK_FETCH_TIMEOUT", gt=0)
+    # Web ingestion refuses loopback, private and link-local addresses unless this allows them (intranet, tests).
+    allow_private_urls: bool = Field(False, alias="NEWSDESK_ALLOW_PRIVATE_URLS")
+    feeds: str = Field("", alias="NEWSDESK_FEEDS")
+    feed_interval: float = Field(300.0, alias="NEWSDESK_FEED_INTERVAL", ge=1)
     threads: int | None = Field(None, alias="NEWSDESK_THREADS", ge=1)
     chroma_host: str | None = Field(None, alias="CHROMA_HOST")
     chroma_port: int = Field(8000, alias="CHROMA_PORT")
@@ -42,6 +46,11 @@ class Settings(BaseSettings):
     allowed_users: str = Field("", alias="NEWSDESK_ALLOWED_USERS")
     allowed_chats: str = Field("", alias="NEWSDESK_ALLOWED_CHATS")
     admin_users: str = Field("", alias="NEWSDESK_ADMIN_USERS")
+
+    @property
+    def feed_urls(self) -> list[str]:
+        """NEWSDESK_FEEDS: feed URLs separated by commas or spaces."""
+        return self.feeds.replace(",", " ").split()
 
     @field_validator("data_dir")
     @classmethod

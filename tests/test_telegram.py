@@ -684,24 +684,37 @@ The town of Verdal opened a night train to the coast on Friday. The first train 
 """
 
 
+@pytest.mark.parametrize("mode", ["embedded", "server"])
 def test_running_bot_answers_from_an_article_ingested_by_another_process(
     embedder,  # type: ignore[no-untyped-def]
     fake: FakeBotApi,
     tmp_path: Path,
+    mode: str,
 ) -> None:
     """The embedded Chroma client of a long-running bot does not see another process's writes by itself: the
-    catalog's generation counter tells the engine to reopen it before the next question."""
+    catalog's generation counter tells the engine to reopen it before the next question. A Chroma server sees
+    them at once; the catalog (keywords, metadata) is shared through the data folder either way."""
     import os
     import subprocess
     import sys
 
+    from tests.conftest import server_port
+
     data_dir = tmp_path / "live"
-    store = Store(data_dir, embedder)
+    env = {**os.environ, "NEWSDESK_DATA_DIR": str(data_dir)}
+    env.pop("CHROMA_HOST", None)
+    if mode == "embedded":
+        store = Store(data_dir, embedder)
+    else:
+        if (port := server_port()) is None:
+            pytest.skip("no Chroma server: scripts/test starts one and sets CHROMA_TEST_PORT")
+        collection = f"live{os.getpid()}"
+        store = Store(data_dir, embedder, collection, chroma_host="127.0.0.1", chroma_port=port)
+        env |= {"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(port), "NEWSDESK_COLLECTION": collection}
     Ingester(store).ingest(load_paths([EXAMPLES], 10**7))
     live_engine = AnswerEngine(store)
     article = tmp_path / "verdal.txt"
     article.write_text(LATE_NEWS, encoding="utf-8")
-    env = {**os.environ, "NEWSDESK_DATA_DIR": str(data_dir)}
 
     async def scenario() -> list[dict]:
         fake.send_text(601, "How many passengers were on the first Verdal night train?")
@@ -715,3 +728,39 @@ def test_running_bot_answers_from_an_article_ingested_by_another_process(
     before, after = run_bot(bot_settings(tmp_path, fake), live_engine, scenario)
     assert "312" not in before["text"]
     assert "312" in after["text"] and "Verdal opens a night train" in after["text"]
+
+
+def test_bot_polls_feeds_and_answers_from_a_new_entry(
+    embedder,  # type: ignore[no-untyped-def]
+    fake: FakeBotApi,
+    tmp_path: Path,
+) -> None:
+    """`newsdesk bot` with NEWSDESK_FEEDS: the job queue polls the feed, and an entry that appears while the bot
+    runs is answered from, with no restart."""
+    from tests.fakes import pages
+
+    live_engine = AnswerEngine(Store(tmp_path / "feeds", embedder))
+    question = "What new line did the Sella port board approve?"
+    pages.FEED_ITEMS[:] = []
+    fetched_before = pages.HITS.get("/second", 0)
+    with serve_pages() as site:
+        settings = bot_settings(tmp_path / "feeds", fake).model_copy(
+            update={"feeds": f"{site}/feed.xml", "feed_interval": 1.0}
+        )
+
+        async def scenario() -> list[dict]:
+            fake.send_text(701, question)
+            [before] = await replies(fake, 701, 1)
+            pages.FEED_ITEMS.append("/second")
+            deadline = time.monotonic() + 60
+            answers = [before]
+            while "ferry" not in answers[-1]["text"] and time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+                fake.send_text(701, question)
+                answers = await replies(fake, 701, len(answers) + 1)
+            return answers
+
+        answers = run_bot(settings, live_engine, scenario)
+    assert "ferry" not in answers[0]["text"]
+    assert "new ferry line" in answers[-1]["text"] and "sella-ferry" in " ".join(links(answers[-1]))
+    assert pages.HITS["/second"] == fetched_before + 1, "an entry is fetched once, however often the feed is polled"

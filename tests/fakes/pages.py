@@ -23,6 +23,7 @@ SECOND = STORY.replace("sella-dredging", "sella-ferry").replace("dredging of the
 # The feed lists these paths; a test appends to it to make the feed gain an entry. Every GET is counted.
 FEED_ITEMS: list[str] = ["/story"]
 HITS: dict[str, int] = {}
+FEED_DOWN: list[bool] = [False]  # set [True] to make /feed.xml answer 503
 
 
 def rss(base: str) -> bytes:
@@ -49,6 +50,8 @@ class Pages(BaseHTTPRequestHandler):
             self.end_headers()
             return
         status, kind, body = routes.get(self.path, (404, "text/plain", b"not found"))
+        if self.path == "/feed.xml" and FEED_DOWN[0]:
+            status, kind, body = 503, "text/plain", b"down for maintenance"
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
