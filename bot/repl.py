@@ -11,8 +11,11 @@ from collections.abc import Callable, Iterator
 
 from bot.conversation import Conversation
 from bot.engine import Answer, AnswerEngine
+from bot.filters import split_filters
+from vectorstore.chroma import StoreUnavailable
 
 HELP = """Ask a question about the articles. Follow-ups ("and what did Attal say?") use the conversation.
+Options before a question narrow the search: --since 2024-06-01 --until 2024-06-30 --source "Le Monde".
   /sources   the latest articles
   /reset     forget the conversation
   /help      this help
@@ -88,4 +91,12 @@ def run_repl(
         elif line.startswith("/"):
             write(f"Unknown command {line.split()[0]}; /help lists them.")
         else:
-            write(_colour(engine.ask(line, conversation), interactive))
+            try:
+                question, search_filters = split_filters(line)
+            except ValueError as exc:
+                write(str(exc))
+                continue
+            try:
+                write(_colour(engine.ask(question, conversation, filters=search_filters), interactive))
+            except StoreUnavailable as exc:
+                write(f"{exc}; try again later.")

@@ -55,6 +55,7 @@ from telegram.request import HTTPXRequest, RequestData
 
 from bot.conversation import Conversation
 from bot.engine import Answer, AnswerEngine
+from bot.filters import split_filters
 from bot.render import answer_html, article_html, split_message
 from bot.texts import text
 from ingest.feeds import FeedLog, FeedWatcher
@@ -62,6 +63,8 @@ from ingest.loaders import SUFFIXES, load_file
 from ingest.pipeline import Ingester, IngestReport, load_sources
 from ingest.web import is_url
 from newsdesk.settings import Settings
+from vectorstore.chroma import StoreUnavailable
+from vectorstore.records import SearchFilters
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +92,8 @@ START = (
 HELP = (
     "<b>Asking</b>\nIn a private chat, just write your question. In a group, mention me ({mention}), reply to "
     "one of my messages, or write /ask and the question. Follow-ups such as “and when was that?” use the "
-    "conversation.\n\n"
+    "conversation. To search only some articles: /ask --since 2024-06-01 --until 2024-06-30 --source "
+    '"Le Monde" question.\n\n'
     "<b>Commands</b>\n/sources the latest articles\n/reset forget this conversation\n/help this help"
 )
 ADMIN_HELP = "\n\n<b>Admins</b>\nSend a {suffixes} file (up to {megabytes} MB) to add its articles."
@@ -99,6 +103,7 @@ REPLIES = {
     "too_long": f"Please keep questions under {MAX_QUESTION_CHARS:,} characters.",
     "empty": f"What would you like to know? For example: {EXAMPLE_QUESTION}",
     "error": "Sorry, something went wrong; please try again.",
+    "store_down": "I cannot reach my article store right now; please try again later.",
     "admins_only": "Only the bot's admins can add articles.",
     "url_ingest": "Give the address of a web page: /ingest https://…",
     "reset": "Conversation forgotten.",
@@ -329,7 +334,8 @@ class NewsdeskBot:
         await self._reply(message, reply)
 
     async def ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """/ask QUESTION: the way to ask in a group without mentioning the bot."""
+        """/ask [--since DATE] [--until DATE] [--source NAME] QUESTION: asks in a group without mentioning the
+        bot, and narrows the search by date or source anywhere."""
         if message := await self._admit(update):
             parts = (message.text or "").split(None, 1)
             await self._answer(message, parts[1] if len(parts) > 1 else "")
@@ -423,23 +429,33 @@ class NewsdeskBot:
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the failure and tell the user briefly: one bad update must never stop the bot."""
         update_id = update.update_id if isinstance(update, Update) else None
-        log.error("update %s failed", update_id, exc_info=context.error)
+        store_down = isinstance(context.error, StoreUnavailable)
+        if store_down:  # expected while a Chroma server restarts: one line, not a traceback
+            log.warning("update %s: %s", update_id, context.error)
+        else:
+            log.error("update %s failed", update_id, exc_info=context.error)
         if not isinstance(update, Update):
             return
+        reply = REPLIES["store_down" if store_down else "error"]
         with contextlib.suppress(TelegramError):
             if update.callback_query is not None:
-                await update.callback_query.answer(REPLIES["error"])
+                await update.callback_query.answer(reply)
             elif update.message is not None:
                 await update.message.reply_text(
-                    REPLIES["error"],
+                    reply,
                     reply_parameters=ReplyParameters(update.message.message_id, allow_sending_without_reply=True),
                 )
 
     # -- the work ----------------------------------------------------------------------------------------
 
     async def _answer(self, message: Message, question: str) -> None:
-        """Answer in the chat's conversation, replying to the question; one chat's questions go in order."""
-        question = question.strip()
+        """Answer in the chat's conversation, replying to the question; one chat's questions go in order.
+        Options before the question (--since, --until, --source) narrow the search."""
+        try:
+            question, search_filters = split_filters(question)
+        except ValueError as exc:
+            await self._reply(message, escape(str(exc)))
+            return
         if not question:
             await self._reply(message, escape(REPLIES["empty"]))
             return
@@ -448,13 +464,13 @@ class NewsdeskBot:
             return
         async with self._chat_lock(message.chat_id):
             async with self._typing(message):
-                answer = await asyncio.to_thread(self._ask, message.chat_id, question)
+                answer = await asyncio.to_thread(self._ask, message.chat_id, question, search_filters)
             await self._reply(message, answer_html(answer))
 
-    def _ask(self, chat_id: int, question: str) -> Answer:
+    def _ask(self, chat_id: int, question: str, search_filters: SearchFilters | None) -> Answer:
         """In a worker thread: load the chat's conversation, ask, store the conversation with the new turn."""
         conversation = self.memory.load(chat_id)
-        answer = self.engine.ask(question, conversation)
+        answer = self.engine.ask(question, conversation, filters=search_filters)
         self.memory.save(chat_id, conversation)
         return answer
 

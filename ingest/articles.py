@@ -125,3 +125,11 @@ def date_to_int(date: str) -> int:
     parts = [int(p) for p in date.split("-")]
     parts += [1] * (3 - len(parts))
     return parts[0] * 10000 + parts[1] * 100 + parts[2]
+
+
+def filter_date(value: str) -> int:
+    """A date a user typed for --since/--until, as YYYYMMDD; ValueError naming it when it is not a date."""
+    iso = normalise_date(value)
+    if not iso:
+        raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD)")
+    return date_to_int(iso)

@@ -25,10 +25,11 @@ def friendly_errors(command: F) -> F:
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from vectorstore.chroma import EmbedderMismatch, StoreUnavailable
+        from vectorstore.store import StorageError
 
         try:
             return command(*args, **kwargs)
-        except (EmbedderMismatch, StoreUnavailable, ValueError) as exc:
+        except (EmbedderMismatch, StoreUnavailable, StorageError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
         except PermissionError as exc:
             raise click.ClickException(f"cannot write {exc.filename}: permission denied") from None
@@ -169,16 +170,14 @@ def filter_options(command: F) -> F:
 
 def filters_from(since: str | None, until: str | None, source: str | None) -> Any:
     """SearchFilters from command-line text; a date that cannot be read is a usage error."""
-    from ingest.articles import date_to_int, normalise_date
+    from ingest.articles import filter_date
     from vectorstore.records import SearchFilters
 
     def as_int(value: str | None, option: str) -> int | None:
-        if value is None:
-            return None
-        iso = normalise_date(value)
-        if not iso:
-            raise click.BadParameter(f"{value!r} is not a date (use YYYY-MM-DD)", param_hint=option)
-        return date_to_int(iso)
+        try:
+            return None if value is None else filter_date(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=option) from None
 
     return SearchFilters(as_int(since, "--since"), as_int(until, "--until"), source)
 

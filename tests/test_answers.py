@@ -137,3 +137,14 @@ def test_repl_commands(engine: AnswerEngine) -> None:
     assert "Conversation forgotten." in out
     assert any("Unknown command /bogus" in o for o in out)
     assert not any("never" in o for o in out)
+
+
+def test_repl_questions_take_filters(engine: AnswerEngine) -> None:
+    out: list[str] = []
+    question = "Who won the election in Haute-Corvelle?"
+    run_repl(
+        engine, iter([f"--since 2024-10-01 {question}", f"--until 2024-01-31 {question}", "--since soon x"]), out.append
+    )
+    assert "Guérin" in out[0]
+    assert "do not say" in out[1]
+    assert out[2] == "'soon' is not a date (use YYYY-MM-DD)"

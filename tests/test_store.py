@@ -93,3 +93,45 @@ def test_opening_with_another_embedder_is_a_clear_error(data_dir: Path, embedder
     Store(data_dir, embedder)
     with pytest.raises(EmbedderMismatch, match="built with embedder 'e5-small'"):
         Store(data_dir, load_embedder("use-m3"))
+
+
+def wire_copy(article_id: str, date: str, source: str) -> Article:
+    """The same agency story as two papers print it: equal text, other date and source."""
+    return Article(id=article_id, title=RAIN.title, date=date, source=source, text=RAIN.text)
+
+
+@pytest.mark.parametrize("order", ["older first", "newer first"])
+def test_equal_relevance_lists_the_newer_article_first(store: Store, order: str) -> None:
+    copies = [wire_copy("rain-monday", "2023-11-06", "Brennock Herald"), wire_copy("rain-friday", "2023-11-10", "Post")]
+    Ingester(store).ingest(copies if order == "older first" else copies[::-1])
+    hits = store.search("How high did the river rise in Brennock?", k=2)
+    assert [h.article_id for h in hits] == ["rain-friday", "rain-monday"]
+    assert hits[0].score == pytest.approx(hits[1].score, abs=1e-4)
+
+
+STORM_STORIES = [
+    Article(
+        id="storm-night",
+        title="Storm Elin hits Brennock",
+        date="2023-11-02",
+        text="Storm Elin hit Brennock overnight. The storm tore roofs off forty houses and cut power to the town.",
+    ),
+    Article(
+        id="storm-cleanup",
+        title="Brennock counts the cost",
+        date="2023-11-09",
+        text="A week after Storm Elin, Brennock has repaired most roofs and the council put the damage at 3 million.",
+    ),
+]
+
+
+def test_questions_about_the_latest_news_favour_newer_articles(store: Store) -> None:
+    from vectorstore.store import FusionWeights
+
+    Ingester(store).ingest(STORM_STORIES)
+    plain = store.search("What happened in Brennock during Storm Elin?", k=2)
+    assert plain[0].article_id == "storm-night"
+    latest = "What is the latest on Storm Elin in Brennock?"
+    assert store.search(latest, k=2)[0].article_id == "storm-cleanup"
+    store.fusion = FusionWeights(recent_margin=0.0)
+    assert store.search(latest, k=2)[0].article_id == "storm-night", "with no margin, relevance alone decides"

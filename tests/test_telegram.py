@@ -271,6 +271,26 @@ def test_sources_pages_with_buttons_that_edit_the_message(
     assert answered["status"] == 200
 
 
+def test_ask_with_date_and_source_filters(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+    """/ask --since/--until/--source narrow the search (the SNCR strike story is dated 2024-03-12)."""
+    question = "How many trains were cancelled on the first day of the SNCR strike?"
+
+    async def scenario() -> list[dict]:
+        fake.send_text(111, f"/ask --since 2024-03-01 --until 2024-03-31 {question}")
+        fake.send_text(112, f"/ask --since 2024-06-01 {question}")
+        fake.send_text(113, f'/ask --source "Evening Post" {question}')
+        fake.send_text(114, f"/ask --since yesterdayish {question}")
+        fake.send_text(115, "/ask --until")
+        return [(await replies(fake, chat))[0] for chat in (111, 112, 113, 114, 115)]
+
+    in_range, too_late, other_paper, bad_date, no_value = run_bot(bot_settings(tmp_path, fake), engine, scenario)
+    assert "412" in in_range["text"] and "2024-03-12" in in_range["text"]
+    assert "do not say" in too_late["text"] and "412" not in too_late["text"]
+    assert "do not say" in other_paper["text"]
+    assert "'yesterdayish' is not a date (use YYYY-MM-DD)" in bad_date["text"]
+    assert "--until needs a value" in no_value["text"]
+
+
 def test_start_and_help_describe_the_bot(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
     async def scenario() -> list[dict]:
         fake.send_text(108, "/start")

@@ -86,3 +86,17 @@ def anchor_words(text: str) -> list[str]:
             if _NUMBER.search(word) or (i > 0 and word[0].isupper()) or (word.isupper() and len(word) > 1):
                 anchors.append(word)
     return anchors
+
+
+_RECENT = re.compile(
+    r"\b(latest|newest|most recent|recent|recently|today|tonight|yesterday|this (?:morning|week)|currently|"
+    r"derni[eè]re?s? (?:nouvelles|informations|développements)|récent|récente|récents|récentes|récemment|"
+    r"aujourd'hui|hier|ce matin|cette semaine|actuellement|neueste|neuesten|heute|gestern|aktuell)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_recent(text: str) -> bool:
+    """Whether a question asks for the latest news ("latest", "today", "dernières"...): then newer articles
+    are preferred among the relevant ones."""
+    return _RECENT.search(text) is not None

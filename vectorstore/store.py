@@ -11,6 +11,7 @@ file lock, so two ingests at once never interleave their steps.
 from __future__ import annotations
 
 import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,10 +21,42 @@ from pathlib import Path
 import numpy as np
 
 from vectorstore.catalog import Catalog
-from vectorstore.chroma import ChromaCollection
+from vectorstore.chroma import ChromaCollection, EmbedderMismatch, StoreUnavailable
 from vectorstore.embeddings import NewsEmbeddings
-from vectorstore.language import anchor_words, content_words, detect_language
+from vectorstore.language import anchor_words, asks_for_recent, content_words, detect_language
 from vectorstore.records import ChunkRecord, DocumentInfo, Hit, SearchFilters
+
+
+class StorageError(RuntimeError):
+    """The data folder cannot take writes (full disk, read-only file system); says which folder and why."""
+
+
+def storage_problem(folder: Path) -> str | None:
+    """Why `folder` cannot be written to, or None when it looks writable. Chroma and SQLite report a full disk
+    as some internal error, so we look at the file system ourselves."""
+    try:
+        stats = os.statvfs(folder if folder.exists() else folder.parent)
+    except OSError:
+        return None
+    if stats.f_flag & os.ST_RDONLY:
+        return f"{folder} is on a read-only file system"
+    free = stats.f_bavail * stats.f_frsize
+    if free < 5_000_000:
+        return f"the disk holding {folder} is full ({free // 1000} kB free)"
+    return None
+
+
+@contextmanager
+def storage_errors(folder: Path) -> Iterator[None]:
+    """Turn a failed write into a StorageError naming the folder, when the file system is the cause."""
+    try:
+        yield
+    except (StoreUnavailable, EmbedderMismatch):
+        raise
+    except Exception as exc:
+        if problem := storage_problem(folder):
+            raise StorageError(f"cannot write to the data folder: {problem}") from exc
+        raise
 
 
 @dataclass(frozen=True)
@@ -37,6 +70,9 @@ class FusionWeights:
 
     same_language: float = 0.8
     anchors: float = 0.3
+    # For questions about "the latest" or "today": passages whose dense cosine is within this of the best one
+    # count as equally relevant and come newest first (e5 puts a passage on the same story about 0.02 lower).
+    recent_margin: float = 0.03
 
 
 def _normalised(scores: dict[str, float]) -> dict[str, float]:
@@ -62,10 +98,11 @@ class Store:
         self.data_dir = data_dir
         self.embedder = embedder
         self.fusion = fusion or FusionWeights()
-        data_dir.mkdir(parents=True, exist_ok=True)
         where = "" if chroma_host is None else f"@{chroma_host}_{chroma_port}"
-        self.catalog = Catalog(data_dir / f"{collection}{where}.catalog.sqlite3")
-        self.vectors = ChromaCollection(embedder, collection, data_dir / "chroma", chroma_host, chroma_port)
+        with storage_errors(data_dir):
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self.catalog = Catalog(data_dir / f"{collection}{where}.catalog.sqlite3")
+            self.vectors = ChromaCollection(embedder, collection, data_dir / "chroma", chroma_host, chroma_port)
         self._seen_generation = self.catalog.generation()
         self._lock_path = data_dir / "write.lock"
         # Reopening the embedded client (refresh) must not pull it from under a query of another thread.
@@ -106,7 +143,7 @@ class Store:
             }
             for c in chunks
         ]
-        with self._write_lock():
+        with storage_errors(self.data_dir), self._write_lock():
             self.catalog.begin_document(info)
             self.vectors.delete_document(info.id)
             self.vectors.add([c.id for c in chunks], vectors, [c.text for c in chunks], metadatas)
@@ -115,7 +152,7 @@ class Store:
 
     def remove_document(self, document_id: str) -> bool:
         """Delete a document and its chunks; False when there was no such document."""
-        with self._write_lock():
+        with storage_errors(self.data_dir), self._write_lock():
             if not self.catalog.exists(document_id):
                 return False
             self.vectors.delete_document(document_id)
@@ -161,35 +198,51 @@ class Store:
             top = max(scores.values(), default=0.0)
             for cid, value in scores.items():
                 fused[cid] += weight * value / top
-        best = sorted(fused, key=lambda cid: -fused[cid])[:k]
-        keyword_scores = {**anchor_scores, **same_scores}
-        return self._hits(best, fused, {c: dense_scores.get(c, floor) for c in best}, keyword_scores)
+        texts = self.catalog.chunk_texts(list(fused))  # a chunk Chroma has but the catalog not yet is skipped
+        docs = self.catalog.document_info(list({document_id for document_id, _, _ in texts.values()}))
+        dates = {cid: int(docs.get(texts[cid][0], {}).get("date_int") or 0) for cid in texts}
+        recent_first: set[str] = set()
+        if asks_for_recent(query) and dense_scores:
+            bar = max(dense_scores.values()) - self.fusion.recent_margin
+            recent_first = {cid for cid in texts if dense_scores.get(cid, floor) >= bar}
+            if not any(dates[cid] for cid in recent_first):
+                recent_first = set()  # undated articles: relevance alone
 
-    def _hits(
-        self, chunk_ids: list[str], fused: dict[str, float], dense: dict[str, float], keyword: dict[str, float]
-    ) -> list[Hit]:
-        texts = self.catalog.chunk_texts(chunk_ids)
-        docs = self.catalog.document_info(list({texts[c][0] for c in chunk_ids if c in texts}))
-        hits = []
-        for cid in chunk_ids:
-            if cid not in texts:  # written to Chroma by a writer that has not finished yet
-                continue
-            document_id, text, position = texts[cid]
-            meta = docs.get(document_id, {})
-            hits.append(
-                Hit(
-                    chunk_id=cid,
-                    article_id=document_id,
-                    text=text,
-                    score=fused[cid],
-                    title=str(meta.get("title", "")),
-                    date=str(meta.get("date", "")),
-                    url=str(meta.get("url", "")),
-                    source=str(meta.get("source", "")),
-                    lang=str(meta.get("lang", "")),
-                    position=position,
-                    dense=dense.get(cid, 0.0),
-                    keyword=keyword.get(cid, 0.0),
-                )
+        def rank(cid: str) -> tuple[bool, int, float, int]:
+            # Equal relevance (the same wire story in two papers): the newer article first.
+            newest = -dates[cid] if cid in recent_first else 0
+            return (cid not in recent_first, newest, -round(fused[cid], 4), -dates[cid])
+
+        best = sorted(texts, key=rank)[:k]
+        keyword_scores = {**anchor_scores, **same_scores}
+        return [
+            self._hit(
+                cid,
+                texts[cid],
+                docs.get(texts[cid][0], {}),
+                fused[cid],
+                dense_scores.get(cid, floor),
+                keyword_scores.get(cid, 0.0),
             )
-        return hits
+            for cid in best
+        ]
+
+    @staticmethod
+    def _hit(
+        cid: str, chunk: tuple[str, str, int], meta: dict[str, object], fused: float, dense: float, keyword: float
+    ) -> Hit:
+        document_id, text, position = chunk
+        return Hit(
+            chunk_id=cid,
+            article_id=document_id,
+            text=text,
+            score=fused,
+            title=str(meta.get("title", "")),
+            date=str(meta.get("date", "")),
+            url=str(meta.get("url", "")),
+            source=str(meta.get("source", "")),
+            lang=str(meta.get("lang", "")),
+            position=position,
+            dense=dense,
+            keyword=keyword,
+        )
