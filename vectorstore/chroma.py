@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import httpx
 import numpy as np
 
 from vectorstore.embeddings import ChromaEmbeddingFunction, NewsEmbeddings
@@ -17,6 +20,26 @@ class EmbedderMismatch(RuntimeError):
 
 class StoreUnavailable(RuntimeError):
     """The Chroma server cannot be reached."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _server_call(
+    method: Callable[Concatenate[ChromaCollection, P], R],
+) -> Callable[Concatenate[ChromaCollection, P], R]:
+    """A Chroma server that went away is StoreUnavailable (callers say "try again later"), not a raw httpx
+    error; the HTTP client reconnects by itself once the server is back."""
+
+    @wraps(method)
+    def wrapper(self: ChromaCollection, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except httpx.TransportError as exc:
+            raise StoreUnavailable(f"lost the Chroma server at {self._host}:{self._port}: {exc}") from exc
+
+    return wrapper
 
 
 def where_clause(filters: SearchFilters | None) -> dict[str, Any] | None:
@@ -85,6 +108,7 @@ class ChromaCollection:
         SharedSystemClient.clear_system_cache()
         self._open()
 
+    @_server_call
     def add(self, ids: list[str], vectors: np.ndarray, texts: list[str], metadatas: list[dict[str, Any]]) -> None:
         """Upsert in batches under the client's maximum batch size."""
         for start in range(0, len(ids), self._batch):
@@ -96,9 +120,11 @@ class ChromaCollection:
                 metadatas=metadatas[start:end],  # type: ignore[arg-type]
             )
 
+    @_server_call
     def delete_document(self, document_id: str) -> None:
         self._collection.delete(where={"article_id": document_id})
 
+    @_server_call
     def query(self, vector: np.ndarray, k: int, filters: SearchFilters | None = None) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) of the k nearest chunks, best first."""
         count = self._collection.count()
@@ -111,5 +137,6 @@ class ChromaCollection:
         distances = (result.get("distances") or [[]])[0]
         return [(cid, 1.0 - float(d)) for cid, d in zip(ids, distances, strict=True)]
 
+    @_server_call
     def ids(self) -> set[str]:
         return set(self._collection.get(include=[])["ids"])
