@@ -22,8 +22,27 @@ _DATE_VALUE = re.compile(r"\d{4}(?:-\d{2}(?:-\d{2}(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?
 LoadResult = Article | LoadError
 
 
+# Formats people send by mistake, named by their first bytes, so the error says what the file really is.
+_MAGIC = (
+    (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (or a Word/OpenDocument file)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\xd0\xcf\x11\xe0", "an old Office document"),
+    (b"{\\rtf", "an RTF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"\x7fELF", "a program"),
+)
+
+
 def decode(data: bytes, name: str) -> str:
-    """UTF-8 (or UTF-16 with a BOM) text; binary or undecodable bytes are an error naming the file."""
+    """UTF-8 (or UTF-16 with a BOM) text; binary or undecodable bytes are an error naming the file (and what
+    it is, for common formats), whatever its name claims."""
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            raise LoadError(f"{name}: {kind}, not text")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16")
@@ -82,7 +101,7 @@ def load_markdown(path: Path, text: str) -> Iterator[LoadResult]:
         if len(parts) == 2:
             try:
                 loaded = yaml.safe_load(parts[0][3:])
-            except yaml.YAMLError as exc:
+            except (yaml.YAMLError, RecursionError, ValueError) as exc:  # deep nesting, ints past the digit limit
                 raise LoadError(f"{path}: bad YAML front matter ({exc.__class__.__name__})") from None
             if isinstance(loaded, dict):
                 meta = {str(k).lower(): v for k, v in loaded.items()}
@@ -139,22 +158,31 @@ def load_json_records(path: Path, text: str) -> Iterator[LoadResult]:
                 continue
             where = f"{path}:{number}"
             try:
-                yield _record(json.loads(line), where, f"{_file_id(path)}#{number}")
-            except json.JSONDecodeError as exc:
-                yield LoadError(f"{where}: malformed JSON ({exc.msg})")
+                yield _record(_parse_json(line, where), where, f"{_file_id(path)}#{number}")
             except LoadError as exc:
                 yield exc
         return
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LoadError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+    data = _parse_json(text, str(path))
     records = data if isinstance(data, list) else [data]
     for index, record in enumerate(records):
         try:
             yield _record(record, f"{path}[{index}]", f"{_file_id(path)}#{index}")
         except LoadError as exc:
             yield exc
+
+
+def _parse_json(text: str, where: str) -> Any:
+    """json.loads, with every way it can fail on hostile input as a LoadError: syntax, nesting deeper than the
+    recursion limit, integers longer than Python will convert."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        at = f" at line {exc.lineno}" if "\n" in text.strip() else ""  # a JSON line is named by `where`
+        raise LoadError(f"{where}: malformed JSON ({exc.msg}{at})") from None
+    except RecursionError:
+        raise LoadError(f"{where}: malformed JSON (nested too deeply)") from None
+    except ValueError as exc:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+        raise LoadError(f"{where}: malformed JSON ({exc})") from None
 
 
 def _record(record: Any, where: str, default_id: str) -> Article:
@@ -170,7 +198,10 @@ def _record(record: Any, where: str, default_id: str) -> Article:
 
 def _article(meta: dict[str, Any], body: str, origin: Path | str, default_id: str) -> Article:
     def field(name: str) -> str:
+        """A metadata value as text; lists and mappings are refused (str() of a YAML alias bomb never ends)."""
         value = meta.get(name)
+        if isinstance(value, list | dict | set | tuple):
+            raise LoadError(f"{origin}: '{name}' must be a single value, not a {type(value).__name__}")
         return "" if value is None else str(value).strip()
 
     article_id = field("id") or field("url") or default_id

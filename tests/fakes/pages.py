@@ -1,14 +1,16 @@
-"""A small web site on 127.0.0.1 for URL-ingest tests: a story, a redirect to it, a 404, a page that is not
-HTML, one that is too large and one that is slow."""
+"""A small web site on 127.0.0.1 for URL-ingest tests: a story, redirects (to it, or anywhere), a 404, a page that
+is not HTML, one that is too large and one that is slow."""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 STORY = """<html><head><title>Sella harbour dredging</title>
 <link rel="canonical" href="https://example.org/news/sella-dredging">
@@ -22,6 +24,7 @@ STORY = """<html><head><title>Sella harbour dredging</title>
 SECOND = STORY.replace("sella-dredging", "sella-ferry").replace("dredging of the inner harbour", "new ferry line")
 # The feed lists these paths; a test appends to it to make the feed gain an entry. Every GET is counted.
 FEED_ITEMS: list[str] = ["/story"]
+ALLOW_PRIVATE = "NEWSDESK_ALLOW_PRIVATE_URLS"
 HITS: dict[str, int] = {}
 FEED_DOWN: list[bool] = [False]  # set [True] to make /feed.xml answer 503
 
@@ -44,9 +47,10 @@ class Pages(BaseHTTPRequestHandler):
         HITS[self.path] = HITS.get(self.path, 0) + 1
         if self.path == "/slow":
             time.sleep(3)
-        if self.path == "/moved":
-            self.send_response(301)
-            self.send_header("Location", "/story")
+        if self.path == "/moved" or self.path.startswith("/go?"):  # /go?to=ADDRESS redirects anywhere
+            self.send_response(301 if self.path == "/moved" else 302)
+            self.send_header("Location", parse_qs(urlsplit(self.path).query).get("to", ["/story"])[0])
+            self.send_header("Content-Length", "0")
             self.end_headers()
             return
         status, kind, body = routes.get(self.path, (404, "text/plain", b"not found"))
@@ -71,9 +75,18 @@ class _Site(ThreadingHTTPServer):
 
 @contextmanager
 def serve_pages() -> Iterator[str]:
-    """The site's base URL while it runs."""
+    """The site's base URL while it runs. Web ingestion refuses loopback addresses unless
+    NEWSDESK_ALLOW_PRIVATE_URLS=1, so that is set meanwhile (in os.environ: subprocesses inherit it)."""
     server = _Site(("127.0.0.1", 0), Pages)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    before = os.environ.get(ALLOW_PRIVATE)
+    os.environ[ALLOW_PRIVATE] = "1"
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        if before is None:
+            os.environ.pop(ALLOW_PRIVATE, None)
+        else:
+            os.environ[ALLOW_PRIVATE] = before
+        server.shutdown()
