@@ -635,21 +635,27 @@ def build_application(settings: Settings, engine: AnswerEngine, flood: FloodLimi
     return app
 
 
-class RedactToken(logging.Filter):
-    """Replace the bot token wherever it would reach a log (it is in every Bot API url)."""
+class RedactSecrets(logging.Filter):
+    """Replace secrets wherever they would reach a log: the bot token is in every Bot API url, and an LLM
+    provider may quote the API key back in an error."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, secrets: dict[str, str]) -> None:
         super().__init__()
-        self.token = token
+        self.secrets = {value: f"<{name}>" for name, value in secrets.items() if value}
+
+    def _redact(self, text: str) -> str:
+        for value, mask in self.secrets.items():
+            text = text.replace(value, mask)
+        return text
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if self.token in message:
-            record.msg, record.args = message.replace(self.token, "<token>"), ()
+        if (redacted := self._redact(message)) != message:
+            record.msg, record.args = redacted, ()
         if record.exc_info and not record.exc_text:
             record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip()
-        if record.exc_text and self.token in record.exc_text:
-            record.exc_text = record.exc_text.replace(self.token, "<token>")
+        if record.exc_text:
+            record.exc_text = self._redact(record.exc_text)
         return True
 
 
@@ -697,8 +703,9 @@ def run_bot(
         if importlib.util.find_spec("tornado") is None:
             raise ValueError('webhook mode needs tornado: pip install "python-telegram-bot[webhooks]"')
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
     for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactToken(token))
+        handler.addFilter(RedactSecrets({"token": token, "api-key": api_key}))
     from newsdesk.runtime import build_engine
 
     app = build_application(settings, build_engine(settings))

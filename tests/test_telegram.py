@@ -29,7 +29,7 @@ from telegram import Update
 import bot.telegram as telegram_module
 from bot.engine import Answer, AnswerEngine, Source
 from bot.render import answer_html, split_message, telegram_length
-from bot.telegram import CHATS_FILE, ChatMemory, FloodLimit, RedactToken, build_application, polling
+from bot.telegram import CHATS_FILE, ChatMemory, FloodLimit, RedactSecrets, build_application, polling
 from ingest.pipeline import Ingester, load_paths
 from newsdesk.cli import cli
 from newsdesk.settings import Settings
@@ -326,6 +326,53 @@ def test_only_allowed_users_and_chats_are_answered(engine: AnswerEngine, fake: F
     assert not [c for c in fake.calls("sendChatAction") if c["params"]["chat_id"] == 202]
 
 
+def test_strangers_get_nothing_on_any_path(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+    """With an allowlist, a stranger gets one polite line per message and nothing else, whatever the path:
+    questions, every command, uploads, edits, a group, a channel post, a forged button press."""
+    stranger, group, channel = 666, -900, -1009
+    documents_before = engine.store.catalog.count_documents()
+
+    async def scenario() -> None:
+        fake.send_text(201, "/sources")
+        [listing] = await replies(fake, 201)
+        asked = fake.send_text(stranger, "Which club did Yanis Koné join?")
+        for command in ("/start", "/help", "/sources", "/reset", "/ask Which club did Yanis Koné join?"):
+            fake.send_text(stranger, command)
+        fake.send_text(stranger, "/ingest https://example.org/news/story")
+        fake.send_document(stranger, "../../etc/evil.md", UPLOAD, "text/markdown")
+        fake.edit_text(stranger, asked, "Who won the election in Haute-Corvelle?")
+        fake.send_text(group, "/ask Which club did Yanis Koné join?", chat_type="group", user_id=stranger)
+        fake.send_update(
+            {
+                "channel_post": {
+                    "message_id": 1,
+                    "date": 0,
+                    "chat": {"id": channel, "type": "channel"},
+                    "text": "/sources",
+                }
+            }
+        )
+        fake.press_button(201, listing["message_id"], "sources:2", user_id=stranger)
+        await asyncio.to_thread(fake.wait_for, lambda c: c["method"] == "answerCallbackQuery", 30)
+        await replies(fake, stranger, 8)
+        await replies(fake, group, 1)
+        fake.send_text(201, "Which club did Yanis Koné join?")  # the bot still serves its users
+        await replies(fake, 201, 2)
+
+    flood = FloodLimit(messages=100)
+    run_bot(bot_settings(tmp_path, fake, allowed_users="201"), engine, scenario, flood=flood)
+    private = "Sorry, this bot is private."
+    assert [m["text"] for m in fake.sent_messages(stranger)] == [private] * 8
+    assert [m["text"] for m in fake.sent_messages(group)] == [private]
+    assert fake.sent_messages(channel) == []
+    [button] = fake.calls("answerCallbackQuery")
+    assert button["params"].get("text") == private
+    assert fake.calls("editMessageText") == [] and fake.calls("getFile") == []
+    assert not [c for c in fake.calls("sendChatAction") if c["params"]["chat_id"] in (stranger, group)]
+    assert engine.store.catalog.count_documents() == documents_before
+    assert "Lindenau" in fake.sent_messages(201)[-1]["text"]
+
+
 def test_admin_upload_is_ingested_and_then_answered(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
     async def scenario() -> list[dict]:
         fake.send_document(ADMIN, "../../etc/passwd.md", UPLOAD, "text/markdown", user_id=ADMIN)
@@ -541,10 +588,10 @@ def test_bad_settings_are_refused_before_anything_starts(tmp_path: Path) -> None
         telegram_module.run_bot(settings)
 
 
-def test_the_token_never_reaches_the_logs() -> None:
+def test_the_token_and_api_key_never_reach_the_logs() -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.addFilter(RedactToken(TOKEN))
+    handler.addFilter(RedactSecrets({"token": TOKEN, "api-key": "sk-secret-42", "unset": ""}))
     logger = logging.getLogger("test_telegram.redact")
     logger.addHandler(handler)
     try:
@@ -553,10 +600,12 @@ def test_the_token_never_reaches_the_logs() -> None:
             raise ConnectionError(f"cannot reach https://api.telegram.org/bot{TOKEN}/sendMessage")
         except ConnectionError:
             logger.exception("send failed")
+        logger.warning("LLM said: invalid key %s", "sk-secret-42")
     finally:
         logger.removeHandler(handler)
     output = stream.getvalue()
     assert TOKEN not in output and output.count("<token>") == 2
+    assert "sk-secret-42" not in output and "<api-key>" in output
 
 
 def test_conversations_file_is_plain_sqlite(tmp_path: Path) -> None:

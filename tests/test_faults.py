@@ -1,0 +1,172 @@
+"""Faults outside our code: a Chroma server that goes away and comes back, a full disk, a read-only data folder.
+Each must be a clear error naming the cause, never a traceback, and nothing stored may be lost."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.engine import AnswerEngine
+from ingest.articles import Article, LoadError
+from ingest.pipeline import Ingester, load_paths
+from tests.conftest import EXAMPLES, ROOT
+from tests.fakes.telegram_server import FakeBotApi
+from tests.test_telegram import TOKEN, bot_settings, replies, run_bot
+from vectorstore.chroma import StoreUnavailable
+from vectorstore.embeddings import NewsEmbeddings
+from vectorstore.store import Store
+
+STRIKE = "How many trains were cancelled on the first day of the SNCR strike?"
+
+
+class ChromaServer:
+    """A real `chroma run` on 127.0.0.1 that a test can stop and start again on the same port and folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        chroma = Path(sys.executable).parent / "chroma"
+        command = [str(chroma), "run", "--path", str(self.folder), "--host", "127.0.0.1", "--port", str(self.port)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{self.port}/api/v2/heartbeat", timeout=1).raise_for_status()
+                return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("chroma run did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ChromaServer]:
+    chroma = ChromaServer(tmp_path / "server")
+    chroma.start()
+    yield chroma
+    chroma.stop()
+
+
+def server_store(data_dir: Path, embedder: NewsEmbeddings, server: ChromaServer) -> Store:
+    return Store(data_dir, embedder, "faults", chroma_host="127.0.0.1", chroma_port=server.port)
+
+
+def test_bot_says_try_again_later_while_the_server_is_away_and_recovers(
+    embedder: NewsEmbeddings, server: ChromaServer, tmp_path: Path
+) -> None:
+    store = server_store(tmp_path / "data", embedder, server)
+    Ingester(store).ingest(load_paths([EXAMPLES], 10**7))
+
+    async def scenario() -> list[dict]:
+        fake.send_text(801, STRIKE)
+        await replies(fake, 801, 1)
+        await asyncio.to_thread(server.stop)
+        fake.send_text(801, STRIKE)
+        await replies(fake, 801, 2)
+        await asyncio.to_thread(server.start)
+        fake.send_text(801, STRIKE)
+        return await replies(fake, 801, 3)
+
+    with FakeBotApi(TOKEN, max_poll_seconds=0.5) as fake:
+        before, during, after = run_bot(bot_settings(tmp_path, fake), AnswerEngine(store), scenario)
+    assert "412" in before["text"]
+    assert during["text"] == "I cannot reach my article store right now; please try again later."
+    assert "412" in after["text"], "the same running bot answers once the server is back"
+
+
+def test_server_lost_mid_ingest_is_a_clear_error_and_a_rerun_completes(
+    embedder: NewsEmbeddings, server: ChromaServer, tmp_path: Path
+) -> None:
+    articles = list(load_paths([EXAMPLES], 10**7))
+
+    def server_dies_halfway() -> Iterator[Article | LoadError]:
+        for number, article in enumerate(articles):
+            if number == len(articles) // 2:
+                server.stop()
+            yield article
+
+    store = server_store(tmp_path / "data", embedder, server)
+    with pytest.raises(StoreUnavailable, match=f"lost the Chroma server at 127.0.0.1:{server.port}"):
+        Ingester(store).ingest(server_dies_halfway())
+    server.start()
+    report = Ingester(store).ingest(articles)
+    assert report.failed == 0 and report.new + report.updated + report.unchanged == len(articles)
+    clean = Store(tmp_path / "clean", embedder)
+    Ingester(clean).ingest(articles)
+    assert store.vectors.ids() == store.catalog.chunk_ids() == clean.catalog.chunk_ids()
+
+
+def newsdesk(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`newsdesk ARGS` as a separate process, as a user runs it."""
+    environment = {**os.environ, "NEWSDESK_DATA_DIR": str(data_dir), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "newsdesk.cli", *args], env=environment, cwd=ROOT, capture_output=True, text=True
+    )
+
+
+def test_ingest_without_a_server_says_so(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    result = newsdesk(
+        "ingest", str(EXAMPLES), data_dir=tmp_path / "data", CHROMA_HOST="127.0.0.1", CHROMA_PORT=str(closed_port)
+    )
+    assert result.returncode == 1
+    assert f"Error: cannot reach the Chroma server at 127.0.0.1:{closed_port} (CHROMA_HOST)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A small file system of our own, to fill up or make read-only."""
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def test_a_full_disk_is_a_clear_error(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        result = newsdesk("ingest", str(EXAMPLES), data_dir=disk / "data")
+    assert result.returncode == 1
+    assert f"Error: cannot write to the data folder: the disk holding {disk / 'data'} is full" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_read_only_data_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "disk", "64m") as disk:
+        data_dir = disk / "data"
+        assert newsdesk("ingest", str(EXAMPLES / "en"), data_dir=data_dir).returncode == 0
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        results = [
+            newsdesk("ingest", str(EXAMPLES / "fr"), data_dir=data_dir),
+            newsdesk("ask", STRIKE, data_dir=data_dir),
+        ]
+    for result in results:
+        assert result.returncode == 1
+        assert f"Error: cannot write to the data folder: {data_dir} is on a read-only file system" in result.stderr
+        assert "Traceback" not in result.stderr
