@@ -58,6 +58,7 @@ from bot.engine import Answer, AnswerEngine
 from bot.filters import split_filters
 from bot.render import answer_html, article_html, split_message
 from bot.texts import text
+from ingest.articles import Article
 from ingest.feeds import FeedLog, FeedWatcher
 from ingest.loaders import SUFFIXES, load_file
 from ingest.pipeline import Ingester, IngestReport, load_sources
@@ -509,12 +510,18 @@ class NewsdeskBot:
 
     def _ingest(self, data: bytes, suffix: str, shown_name: str) -> IngestReport:
         """In a worker thread: the upload goes to a temporary file whose name we make (only the checked suffix
-        comes from the user), is ingested, and is deleted."""
+        comes from the user), is ingested, and is deleted. Its article is known by the uploaded name, so sending
+        an edited file again replaces the article instead of adding a second one."""
         with tempfile.TemporaryDirectory(prefix="newsdesk-upload-") as folder:
             path = Path(folder) / f"upload{suffix}"
             path.write_bytes(data)
+            temporary_id = path.resolve().as_uri()
+            articles = list(load_file(path, self.max_upload))
+            for article in articles:
+                if isinstance(article, Article) and article.id == temporary_id:
+                    article.id, article.origin = f"telegram-upload:{shown_name[:200]}", shown_name
             ingester = Ingester(self.engine.store, self.settings.chunk_tokens, self.settings.chunk_overlap)
-            report = ingester.ingest(load_file(path, self.max_upload))
+            report = ingester.ingest(articles)
         report.errors = [error.replace(str(path), shown_name) for error in report.errors]
         return report
 

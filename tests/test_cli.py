@@ -118,44 +118,6 @@ def stored_chunks(data_dir: Path) -> tuple[set[str], set[str]]:
     return store.vectors.ids(), store.catalog.chunk_ids()
 
 
-def test_two_ingests_at_once_store_every_article_once(data_dir: Path, tmp_path: Path) -> None:
-    """Two processes ingest the same folder, each with an article of its own, at the same time."""
-    extras = []
-    for name, town in (("a", "Orlen"), ("b", "Verdal")):
-        extras.append(tmp_path / name)
-        extras[-1].mkdir()
-        (extras[-1] / f"{name}.txt").write_text(
-            f"title {town} opens a library\ndate 2024-09-0{len(extras)}\n\nThe town of {town} opened its new"
-            f" library on Monday. It holds {len(extras) * 20} thousand books, the mayor of {town} said.\n",
-            encoding="utf-8",
-        )
-    env = {**os.environ, "NEWSDESK_DATA_DIR": str(data_dir)}
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "ingest", "--json", str(EXAMPLES), str(extra)],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        for extra in extras
-    ]
-    reports = [json.loads(p.communicate(timeout=600)[0]) for p in processes]
-    assert [p.returncode for p in processes] == [0, 0]
-    assert all(r["failed"] == 0 for r in reports)
-    clean_dir = tmp_path / "clean"
-    subprocess.run(
-        [sys.executable, "-m", "ingest", str(EXAMPLES), *map(str, extras)],
-        check=True,
-        cwd=ROOT,
-        env={**env, "NEWSDESK_DATA_DIR": str(clean_dir)},
-        capture_output=True,
-    )
-    vectors, catalog = stored_chunks(data_dir)
-    assert vectors == catalog == stored_chunks(clean_dir)[1]
-
-
 def test_vectorstore_imports_neither_ingest_nor_bot() -> None:
     for path in (ROOT / "vectorstore").glob("*.py"):
         tree = ast.parse(path.read_text())

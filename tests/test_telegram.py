@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import math
 import re
@@ -374,18 +375,27 @@ def test_strangers_get_nothing_on_any_path(engine: AnswerEngine, fake: FakeBotAp
 
 
 def test_admin_upload_is_ingested_and_then_answered(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+    """The uploaded name is only a label (never a path); sending the file again, edited, replaces the article."""
+    name = "../../etc/passwd.md"
+
     async def scenario() -> list[dict]:
-        fake.send_document(ADMIN, "../../etc/passwd.md", UPLOAD, "text/markdown", user_id=ADMIN)
+        fake.send_document(ADMIN, name, UPLOAD, "text/markdown", user_id=ADMIN)
         await replies(fake, ADMIN, 1)
         fake.send_text(ADMIN, "How many electric ferries will Lake Orvin buy?")
-        return await replies(fake, ADMIN, 2)
+        await replies(fake, ADMIN, 2)
+        fake.send_document(ADMIN, name, UPLOAD.replace(b"17 electric", b"19 electric"), "text/markdown", user_id=ADMIN)
+        await replies(fake, ADMIN, 3)
+        fake.send_text(ADMIN, "How many electric ferries will Lake Orvin buy?")
+        return await replies(fake, ADMIN, 4)
 
-    report, answer = run_bot(bot_settings(tmp_path, fake), engine, scenario)
+    report, answer, again, corrected = run_bot(bot_settings(tmp_path, fake), engine, scenario)
     assert report["text"].startswith("1 new, 0 updated, 0 unchanged, 0 failed")
     assert "17" in answer["text"] and "Lake Orvin gets electric ferries" in answer["text"]
+    assert again["text"].startswith("0 new, 1 updated, 0 unchanged, 0 failed")
+    assert "19" in corrected["text"] and "17" not in corrected["text"]
     [stored] = [d for d in engine.store.documents() if d["title"] == "Lake Orvin gets electric ferries"]
-    assert str(stored["id"]).endswith("/upload.md") and "passwd" not in str(stored["id"])
-    assert len(fake.calls("getFile")) == 1
+    assert stored["id"] == f"telegram-upload:{name}"
+    assert len(fake.calls("getFile")) == 2
 
 
 def test_admin_ingests_a_web_page_then_it_is_answered(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
@@ -546,7 +556,11 @@ def test_a_flooding_user_is_told_once_to_slow_down(engine: AnswerEngine, fake: F
     ]
 
 
-def test_fifty_chats_at_once_each_get_their_own_answer(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+def test_fifty_chats_five_hundred_questions_each_answered_once_in_its_chat(
+    engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path
+) -> None:
+    """50 chats send 10 questions each, all at once: every question gets exactly one reply, in its own chat,
+    replying to it, with the answer to that question."""
     questions = {
         "Which club did Yanis Koné join?": "Lindenau",
         "How many trains were cancelled on the first day of the SNCR strike?": "412",
@@ -554,19 +568,30 @@ def test_fifty_chats_at_once_each_get_their_own_answer(engine: AnswerEngine, fak
         "When did the Port of Kestrel reopen?": "6 a.m.",
         "How much is the budget for the Orlen harbour bridge?": "4.2 million",
     }
-    chats = {1000 + i: list(questions)[i % len(questions)] for i in range(50)}
+    texts = list(questions)
+    per_chat = 10
+    chats = [1000 + i for i in range(50)]
 
-    async def scenario() -> dict[int, int]:
-        asked = {chat: fake.send_text(chat, question) for chat, question in chats.items()}
+    async def scenario() -> dict[tuple[int, int], str]:
+        asked = {}
+        for round_ in range(per_chat):
+            for chat in chats:
+                question = texts[(chat + round_) % len(texts)]
+                asked[(chat, fake.send_text(chat, question))] = question
         for chat in chats:
-            await replies(fake, chat, 1, timeout=60)
+            await replies(fake, chat, per_chat, timeout=300)
         return asked
 
-    asked = run_bot(bot_settings(tmp_path, fake), engine, scenario)
-    for chat, question in chats.items():
-        [reply] = fake.sent_messages(chat)
-        assert reply["chat"]["id"] == chat and reply["reply_to_message"]["message_id"] == asked[chat]
-        assert questions[question] in reply["text"]
+    asked = run_bot(bot_settings(tmp_path, fake), engine, scenario, flood=FloodLimit(messages=1000))
+    answered = []
+    for chat in chats:
+        sent = fake.sent_messages(chat)
+        assert len(sent) == per_chat
+        for reply in sent:
+            key = (reply["chat"]["id"], reply["reply_to_message"]["message_id"])
+            assert questions[asked[key]] in reply["text"]
+            answered.append(key)
+    assert sorted(answered) == sorted(asked), "every question answered once, none twice, none in another chat"
 
 
 # -- start-up, logs ------------------------------------------------------------------------------------
@@ -833,3 +858,57 @@ def test_bot_polls_feeds_and_answers_from_a_new_entry(
     assert "ferry" not in answers[0]["text"]
     assert "new ferry line" in answers[-1]["text"] and "sella-ferry" in " ".join(links(answers[-1]))
     assert pages.HITS["/second"] == fetched_before + 1, "an entry is fetched once, however often the feed is polled"
+
+
+def test_two_ingests_and_a_running_bot_at_once(
+    embedder,  # type: ignore[no-untyped-def]
+    fake: FakeBotApi,
+    tmp_path: Path,
+) -> None:
+    """Two `python -m ingest` processes write the same folder of articles, plus one article each, while the bot
+    answers questions from the same store: every question is answered, both new articles are found, and Chroma
+    and the catalog agree on every chunk."""
+    import os
+    import subprocess
+    import sys
+
+    data_dir = tmp_path / "busy"
+    store = Store(data_dir, embedder)
+    live_engine = AnswerEngine(store)
+    extras = []
+    for number, town in enumerate(("Orlen", "Verdal"), 1):
+        extra = tmp_path / town.lower()
+        extra.mkdir()
+        (extra / "library.txt").write_text(
+            f"title {town} opens a library\ndate 2024-09-0{number}\n\nThe town of {town} opened its new library"
+            f" on Monday. It holds {number * 20} thousand books, the mayor of {town} said.\n",
+            encoding="utf-8",
+        )
+        extras.append(extra)
+    env = {**os.environ, "NEWSDESK_DATA_DIR": str(data_dir)}
+
+    async def scenario() -> list[dict]:
+        ingests = [
+            subprocess.Popen(
+                [sys.executable, "-m", "ingest", "--json", str(EXAMPLES), str(extra)],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            )
+            for extra in extras
+        ]  # fmt: skip
+        asked = 0
+        while any(p.poll() is None for p in ingests):
+            fake.send_text(901, "Which club did Yanis Koné join?")
+            asked += 1
+            await replies(fake, 901, asked, timeout=60)
+            await asyncio.sleep(0.2)
+        reports = [json.loads(p.communicate()[0]) for p in ingests]
+        assert [p.returncode for p in ingests] == [0, 0] and all(r["failed"] == 0 for r in reports)
+        fake.send_text(902, "How many books does the new Orlen library hold?")
+        fake.send_text(903, "How many books does the new Verdal library hold?")
+        return [*(await replies(fake, 902)), *(await replies(fake, 903))]
+
+    orlen, verdal = run_bot(bot_settings(tmp_path, fake), live_engine, scenario, flood=FloodLimit(messages=1000))
+    assert "20 thousand" in orlen["text"] and "40 thousand" in verdal["text"]
+    assert all(m["text"] for m in fake.sent_messages(901))
+    assert store.vectors.ids() == store.catalog.chunk_ids()
+    assert store.catalog.count_documents() == len(store.documents()) >= 10
