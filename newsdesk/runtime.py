@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from typing import TYPE_CHECKING
 
 from newsdesk.settings import Settings
-from vectorstore.store import Store
+
+if TYPE_CHECKING:
+    from vectorstore.embeddings import NewsEmbeddings
+    from vectorstore.store import Store
 
 
 def quiet_libraries() -> None:
@@ -19,12 +24,28 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _warm_up(embedder: NewsEmbeddings) -> None:
+    """First-use costs paid while the main thread opens the store, not by the first question: the language
+    identifier decompresses its model (~0.3-0.5 s) and torch/oneDNN build their kernels on the first forward
+    pass (~0.25 s). Both release the GIL, so they overlap with the store's imports on another core. Not a daemon:
+    a command that ends first waits for it rather than tearing torch down under a running forward pass."""
+    try:
+        from vectorstore.language import detect_language
+
+        detect_language("warm up the language identifier")
+        embedder.encode_queries(["warm up"])
+    except Exception:  # a warm-up must never break a command; the real call reports real errors
+        logging.getLogger(__name__).debug("warm-up failed", exc_info=True)
+
+
 def open_store(settings: Settings) -> Store:
-    """The store named by the settings, with the configured embedder loaded."""
+    """The store named by the settings, with the configured embedder loaded (and warmed in the background)."""
     quiet_libraries()
     from vectorstore.embeddings import load_embedder
+    from vectorstore.store import Store
 
     embedder = load_embedder(settings.embedder, settings.threads)
+    threading.Thread(target=_warm_up, args=(embedder,), name="newsdesk-warm-up", daemon=False).start()
     return Store(settings.data_dir, embedder, settings.collection, settings.chroma_host, settings.chroma_port)
 
 

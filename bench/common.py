@@ -1,0 +1,376 @@
+"""Shared pieces of the benchmark suite (`bench/run_all.py`): configuration, the machine, timing, eval data.
+
+Every part measures in the driver's process unless it needs a fresh one (cold start, peak RSS), with the
+torch thread pool at the number of cores. Timings on a shared machine are noisy, so each part also records how
+many cores other processes kept busy while it ran (from /proc/stat, minus this process's own CPU time).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EVAL_DIR = ROOT.parent / "shared" / "eval"
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+@dataclass
+class Config:
+    """What one run measures and where it writes; `smoke` shrinks every size so the run takes about a minute."""
+
+    smoke: bool
+    data_dir: Path
+    doc: Path
+    eval_dir: Path = EVAL_DIR
+    command: str = ""
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    questions_override: int | None = None
+    rounds_override: int | None = None
+
+    @property
+    def img_dir(self) -> Path:
+        return self.doc.parent / "img"
+
+    # sizes -------------------------------------------------------------------------------------------------
+    @property
+    def peer_paragraphs(self) -> int | None:
+        """Paragraphs per evaluation set in the peer comparison (None: all)."""
+        return 8 if self.smoke else None
+
+    @property
+    def peer_questions(self) -> int | None:
+        """Questions per set, spread evenly over the set (PIAF has 3,835: timing them all on a busy 2-core
+        machine costs minutes without changing hit@k by more than its sampling error, ~0.013 at 1,200)."""
+        return 12 if self.smoke else 1200
+
+    @property
+    def throughput_paragraphs(self) -> tuple[int, int]:
+        """(XQuAD de, PIAF) paragraphs in the ingest-throughput corpus."""
+        return (8, 8) if self.smoke else (120, 200)
+
+    @property
+    def throughput_repeats(self) -> int:
+        return 1 if self.smoke else 3
+
+    @property
+    def dtype_check_paragraphs(self) -> tuple[int, int]:
+        """(XQuAD de, PIAF) paragraphs for the bfloat16-against-float32 recall check."""
+        return (6, 6) if self.smoke else (120, 300)
+
+    @property
+    def scale_sizes(self) -> list[int]:
+        return [200, 600] if self.smoke else [1_000, 10_000, 100_000]
+
+    @property
+    def scale_questions(self) -> int:
+        """Distinct questions per latency pass (half English over German, half French)."""
+        return self.questions_override or (6 if self.smoke else 60)
+
+    @property
+    def scale_rounds(self) -> int:
+        return self.rounds_override or (1 if self.smoke else 3)
+
+    @property
+    def rss_questions(self) -> int:
+        return 5 if self.smoke else 30
+
+    @property
+    def cold_repeats(self) -> int:
+        return 1 if self.smoke else 5
+
+
+# --- the machine ---------------------------------------------------------------------------------------------
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def cpu_flags() -> set[str]:
+    return set(" ".join(re.findall(r"^flags\s*:(.*)$", _cpuinfo(), re.M)).split())
+
+
+def cpu_model() -> str:
+    found = re.search(r"^model name\s*:\s*(.*)$", _cpuinfo(), re.M)
+    return found.group(1).strip() if found else (platform.processor() or "unknown CPU")
+
+
+def nominal_clock_ghz() -> tuple[float, str]:
+    """The clock the kernel reports: `cpu MHz` when present, else the TSC rate (BogoMIPS / 2 on x86)."""
+    text = _cpuinfo()
+    mhz = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)
+    if mhz and float(mhz.group(1)) > 0:
+        return float(mhz.group(1)) / 1000, "`cpu MHz` in /proc/cpuinfo"
+    bogo = re.search(r"^bogomips\s*:\s*([\d.]+)", text, re.M | re.I)
+    if bogo:
+        return float(bogo.group(1)) / 2000, "BogoMIPS / 2 in /proc/cpuinfo (the TSC rate)"
+    return 0.0, "unknown"
+
+
+_CLOCK_C = r"""
+#include <stdio.h>
+#include <time.h>
+int main(void) {
+    double best = 1e30;
+    for (int rep = 0; rep < 40; rep++) {
+        struct timespec a, b;
+        long x = 0, n = 5000000;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        for (long i = 0; i < n; i++) {
+            __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+                             "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(x));
+        }
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        double s = (b.tv_sec - a.tv_sec) + 1e-9 * (b.tv_nsec - a.tv_nsec);
+        if (s < best) best = s;
+    }
+    printf("%f\n", 8.0 * 5000000 / best / 1e9);
+    return 0;
+}
+"""
+
+
+@lru_cache(maxsize=1)
+def measured_clock_ghz() -> float | None:
+    """The clock a core actually runs at: a chain of dependent integer adds retires one per cycle, so adds per
+    second is cycles per second (best of 40 runs of ~10 ms, so that one of them runs undisturbed on a busy
+    machine; None without a C compiler or off x86)."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if not compiler or platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        source, binary = Path(tmp) / "clock.c", Path(tmp) / "clock"
+        source.write_text(_CLOCK_C)
+        try:
+            subprocess.run([compiler, "-O1", "-o", str(binary), str(source)], check=True, capture_output=True)
+            out = subprocess.run([str(binary)], check=True, capture_output=True, text=True, timeout=60).stdout
+            return float(out.strip())
+        except (OSError, subprocess.SubprocessError, ValueError):
+            return None
+
+
+def flops_per_cycle() -> dict[str, Any]:
+    """Peak floating-point work per cycle and core from the vector units, with the reasoning shown.
+
+    AVX-512 FMA: 16 float32 lanes x 2 FLOP (multiply + add). Zen 4 (AMD family 25) runs a 512-bit FMA on its
+    two 256-bit pipes, so one per cycle; Intel server cores with two 512-bit FMA units do two. VDPBF16PS
+    (avx512_bf16) does 32 bfloat16 products and sums per 512-bit instruction, twice the float32 rate. AMX tiles
+    would add far more; without them the bfloat16 figure is the ceiling.
+    """
+    flags = cpu_flags()
+    family = re.search(r"^cpu family\s*:\s*(\d+)", _cpuinfo(), re.M)
+    amd = "AuthenticAMD" in _cpuinfo()
+    if "avx512f" in flags:
+        units = 1 if amd and family and int(family.group(1)) >= 25 else 2
+        lanes, how = 16, f"16 float32 lanes x 2 FLOP per FMA x {units} 512-bit FMA per cycle"
+        if amd:
+            how += " (Zen 4 splits a 512-bit FMA over its two 256-bit pipes)"
+    elif "avx2" in flags:
+        units, lanes, how = 2, 8, "8 float32 lanes x 2 FLOP per FMA x 2 256-bit FMA units"
+    else:
+        units, lanes, how = 1, 4, "4 float32 lanes x 2 FLOP (SSE, no FMA assumed)"
+    fp32 = lanes * 2 * units
+    bf16 = 2 * fp32 if "avx512_bf16" in flags else None
+    return {"fp32": fp32, "bf16": bf16, "how_fp32": how, "amx": bool(flags & {"amx_bf16", "amx_int8"})}
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "chromadb", "langchain-core", "langchain-chroma", "langchain-huggingface",
+                 "langchain-text-splitters", "sentence-transformers", "numpy"):  # fmt: skip
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+    except OSError:
+        return "unknown"
+    return (commit or "unknown") + (" (with uncommitted changes)" if dirty.strip() else "")
+
+
+def machine() -> dict[str, Any]:
+    """Everything a figure must name: CPU, cores, clock, vector features, versions, code."""
+    flags = cpu_flags()
+    clock, clock_source = nominal_clock_ghz()
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "clock_ghz": clock,
+        "clock_source": clock_source,
+        "measured_clock_ghz": measured_clock_ghz(),
+        "features": [f for f in ("avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8") if f in flags],
+        "versions": versions(),
+        "commit": git_commit(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1),
+    }
+
+
+def machine_line(info: dict[str, Any]) -> str:
+    """One line for figure footers."""
+    v = info["versions"]
+    return (
+        f"{info['cpu']}, {info['cores']} cores; Python {v['python']}, torch {v['torch']}, chromadb {v['chromadb']}, "
+        f"langchain-core {v['langchain-core']}"
+    )
+
+
+# --- load on the machine -------------------------------------------------------------------------------------
+
+
+def _snapshot() -> tuple[float, float, float]:
+    """Wall clock, CPU seconds the machine spent busy, CPU seconds this process and its children used."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    own = os.times()
+    return time.monotonic(), busy, own.user + own.system + own.children_user + own.children_system
+
+
+class BusyMeter:
+    """Mean number of cores kept busy by other processes between start and stop."""
+
+    def __init__(self) -> None:
+        self._start = _snapshot()
+        self.value = 0.0
+
+    def stop(self) -> float:
+        end = _snapshot()
+        wall, busy, own = (b - a for a, b in zip(self._start, end, strict=True))
+        self.value = max(0.0, (busy - own) / wall) if wall > 0 else 0.0
+        return self.value
+
+
+@contextmanager
+def busy_meter() -> Iterator[BusyMeter]:
+    meter = BusyMeter()
+    try:
+        yield meter
+    finally:
+        meter.stop()
+
+
+# --- statistics ----------------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile (share in 0..1)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
+
+
+def latency_summary(ms: list[float]) -> dict[str, float]:
+    return {"p50": percentile(ms, 0.5), "p95": percentile(ms, 0.95), "mean": statistics.fmean(ms), "n": len(ms)}
+
+
+# --- environment and results ---------------------------------------------------------------------------------
+
+
+def offline_env(**extra: str) -> dict[str, str]:
+    """The environment for child processes: offline models, no telemetry, the repository importable."""
+    env = dict(os.environ)
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", ANONYMIZED_TELEMETRY="False")
+    env.update(TOKENIZERS_PARALLELISM="false")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    for key in ("CHROMA_HOST", "CHROMA_PORT", "LLM", "NEWSDESK_EMBEDDER", "NEWSDESK_COLLECTION"):
+        env.pop(key, None)
+    env.update(extra)
+    return env
+
+
+def save_result(cfg: Config, part: str, result: dict[str, Any]) -> None:
+    path = cfg.data_dir / "results" / f"{part}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def load_result(cfg: Config, part: str) -> dict[str, Any] | None:
+    path = cfg.data_dir / "results" / f"{part}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# --- evaluation data -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class EvalCorpus:
+    """One evaluation set: paragraphs (one article each, id `title#index`) and questions about them."""
+
+    name: str
+    label: str
+    contexts: Path
+    paragraphs: dict[str, str]
+    questions: list[Any]  # newsdesk.evaluation.Question
+
+    def articles(self) -> list[Any]:
+        """The paragraphs as newsdesk articles, titled as `newsdesk eval` titles them."""
+        from ingest.articles import Article
+
+        return [
+            Article(id=aid, title=aid.split("#")[0].replace("_", " "), text=text, origin=str(self.contexts))
+            for aid, text in self.paragraphs.items()
+        ]
+
+
+def eval_corpora(eval_dir: Path, paragraphs: int | None = None, questions: int | None = None) -> list[EvalCorpus]:
+    """English questions over German XQuAD paragraphs, and PIAF (French over French); optionally the first
+    `paragraphs` paragraphs of each and `questions` questions about them, evenly spaced."""
+    from newsdesk.evaluation import load_squad, questions_for
+
+    de = eval_dir / "xquad" / "xquad.de.dev.json"
+    piaf = eval_dir / "piaf" / "piaf-v1.0.json"
+    english = eval_dir / "xquad" / "xquad.en.dev.json"
+    sets = [
+        ("en-de", "XQuAD, English questions over German paragraphs", de, questions_for(de, english, None)),
+        ("fr", "PIAF, French questions over French paragraphs", piaf, load_squad(piaf)[1]),
+    ]  # fmt: skip
+    corpora = []
+    for name, label, contexts, asked in sets:
+        texts = load_squad(contexts)[0]
+        if paragraphs is not None:
+            texts = dict(list(texts.items())[:paragraphs])
+        chosen = [q for q in asked if q.article_id in texts]
+        if questions and len(chosen) > questions:
+            step = len(chosen) / questions
+            chosen = [chosen[int(i * step)] for i in range(questions)]
+        corpora.append(EvalCorpus(name, label, contexts, texts, chosen))
+    return corpora
+
+
+def clear_query_cache(embedder: Any) -> None:
+    """Forget remembered query vectors, so a timed pass pays for embedding every question it asks."""
+    cache = getattr(embedder, "__dict__", {}).get("_query_cache")
+    if cache is not None:
+        cache.clear()

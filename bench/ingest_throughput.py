@@ -1,0 +1,215 @@
+"""Part 3: ingest throughput against the embedder's raw speed, and the embedder against the hardware.
+
+- End to end: `Ingester.ingest` into a fresh store (chunking, language detection, embedding in batches, Chroma
+  and catalog writes), chunks per second. Raw: one `encode_passages` call on exactly the texts the pipeline
+  embeds (title + chunk), in the same run. The ratio is what the pipeline keeps of the embedder's speed.
+  Repeated, alternating which goes first; medians reported.
+- FLOP/s: multilingual-e5-small is a 12-layer BERT (hidden 384, FFN 1536), so its matmuls cost
+  12 x (4 x 384^2 + 2 x 384 x 1536) = 21.2 M multiply-adds per token, plus attention (2 x L x 384 per token and
+  layer for a window of L tokens). Counted on the real token counts of the raw run (padding excluded), over the
+  raw run's time, against the cores' peak and against what a plain torch matmul reaches.
+- bfloat16 against float32: dense recall of both on evaluation paragraphs (must stay within 0.01 at R@5) and
+  the float32 fallback's speed, used on CPUs without bfloat16 instructions.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import Config, busy_meter, eval_corpora, flops_per_cycle, log, machine
+
+LAYERS, HIDDEN, FFN = 12, 384, 1536
+MACS_PER_TOKEN = LAYERS * (4 * HIDDEN * HIDDEN + 2 * HIDDEN * FFN)
+
+
+def window_flops(lengths: list[int]) -> float:
+    """FLOPs (2 per multiply-add) of the encoder over windows of these token lengths (with <s> and </s>)."""
+    total = 0.0
+    for n in lengths:
+        total += 2.0 * n * MACS_PER_TOKEN + 2.0 * LAYERS * 2 * n * n * HIDDEN
+    return total
+
+
+def _window_lengths(encoder: Any, texts: list[str]) -> list[int]:
+    span = 510
+    lengths = []
+    for ids in encoder.tokenizer.encode(texts):
+        for a in range(0, max(len(ids), 1), span):
+            lengths.append(len(ids[a : a + span]) + 2)
+    return lengths
+
+
+def matmul_gflops(dtype_name: str, seconds: float = 1.5) -> float:
+    """What torch reaches on one BERT-shaped matmul ([2048, 384] x [384, 1536]) with all threads: the attainable
+    peak for this model's largest layer shape."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    a = torch.randn(2048, HIDDEN).to(dtype)
+    b = torch.randn(HIDDEN, FFN).to(dtype)
+    for _ in range(3):
+        torch.matmul(a, b)
+    best = float("inf")
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        for _ in range(10):
+            torch.matmul(a, b)
+        best = min(best, (time.perf_counter() - started) / 10)
+    return 2 * 2048 * HIDDEN * FFN / best / 1e9
+
+
+def _dense_recall(encoder: Any, corpus: Any) -> dict[str, float]:
+    """R@1 and R@5 of each question's own paragraph, dense ranking only, plus passages/s."""
+    ids = list(corpus.paragraphs)
+    encoder.encode(["passage: warm-up"])
+    started = time.perf_counter()
+    passages = encoder.encode([f"passage: {corpus.paragraphs[i]}" for i in ids])
+    seconds = time.perf_counter() - started
+    queries = encoder.encode([f"query: {q.text}" for q in corpus.questions])
+    scores = queries @ passages.T
+    target = np.array([ids.index(q.article_id) for q in corpus.questions])
+    own = scores[np.arange(len(target)), target]
+    ranks = 1 + (scores > own[:, None]).sum(axis=1)
+    return {
+        "R@1": float(np.mean(ranks <= 1)),
+        "R@5": float(np.mean(ranks <= 5)),
+        "passages_per_s": len(ids) / seconds,
+        "passages": len(ids),
+        "questions": len(corpus.questions),
+    }
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    from ingest.pipeline import Ingester, embedding_text
+    from newsdesk.runtime import open_store
+    from newsdesk.settings import Settings
+    from vectorstore.e5_torch import E5Encoder
+
+    n_de, n_fr = cfg.throughput_paragraphs
+    de, fr = eval_corpora(cfg.eval_dir)
+    articles = de.articles()[:n_de] + fr.articles()[:n_fr]
+    folder = cfg.data_dir / "throughput"
+    settings = Settings().model_copy(update={"data_dir": folder / "store", "chroma_host": None})
+    shutil.rmtree(folder, ignore_errors=True)
+    store = open_store(settings)
+    ingester = Ingester(store, settings.chunk_tokens, settings.chunk_overlap)
+    texts = [embedding_text(a.title, c.text) for a in articles for c in ingester.chunks_of(a)]
+    store.embedder.encode_passages(texts[:4])  # warm-up
+    encoder = store.embedder._encoder
+    runs: list[dict[str, float]] = []
+    for repeat in range(cfg.throughput_repeats):
+        sample: dict[str, float] = {}
+        order = ("pipeline", "raw") if repeat % 2 == 0 else ("raw", "pipeline")
+        with busy_meter() as busy:
+            for what in order:
+                if what == "pipeline":
+                    target = folder / f"run{repeat}"
+                    shutil.rmtree(target, ignore_errors=True)
+                    fresh = open_store(settings.model_copy(update={"data_dir": target}))
+                    started = time.perf_counter()
+                    report = Ingester(fresh, settings.chunk_tokens, settings.chunk_overlap).ingest(articles)
+                    sample["pipeline_s"] = time.perf_counter() - started
+                    sample["pipeline_chunks"] = report.chunks
+                    shutil.rmtree(target, ignore_errors=True)
+                else:
+                    started = time.perf_counter()
+                    store.embedder.encode_passages(texts)
+                    sample["raw_s"] = time.perf_counter() - started
+        sample["busy_cores"] = busy.value
+        sample["pipeline_rate"] = sample["pipeline_chunks"] / sample["pipeline_s"]
+        sample["raw_rate"] = len(texts) / sample["raw_s"]
+        sample["ratio"] = sample["pipeline_rate"] / sample["raw_rate"]
+        log(
+            f"throughput {repeat + 1}/{cfg.throughput_repeats}: pipeline {sample['pipeline_rate']:.1f} chunks/s, "
+            f"raw {sample['raw_rate']:.1f}/s, ratio {sample['ratio']:.3f}, busy {busy.value:.2f}"
+        )
+        runs.append(sample)
+
+    lengths = _window_lengths(encoder, [f"passage: {t}" for t in texts])
+    flops = window_flops(lengths)
+    raw_s = float(np.median([r["raw_s"] for r in runs]))
+    peak = flops_per_cycle()
+    info = machine()
+    attainable = {name: matmul_gflops(name) for name in ("float32", "bfloat16")}
+
+    log("throughput: bfloat16 against float32 recall")
+    n_de, n_fr = cfg.dtype_check_paragraphs
+    check_sets = eval_corpora(cfg.eval_dir)
+    check = {}
+    for corpus in check_sets:
+        keep = dict(list(corpus.paragraphs.items())[: n_de if corpus.name == "en-de" else n_fr])
+        corpus.paragraphs = keep
+        corpus.questions = [q for q in corpus.questions if q.article_id in keep]
+    fp32 = E5Encoder(dtype="float32")
+    for corpus in check_sets:
+        check[corpus.name] = {"bfloat16": _dense_recall(encoder, corpus), "float32": _dense_recall(fp32, corpus)}
+        log(f"throughput: dtype check {corpus.name}: {check[corpus.name]}")
+    del fp32
+
+    return {
+        "articles": len(articles),
+        "chunks": len(texts),
+        "runs": runs,
+        "pipeline_rate": float(np.median([r["pipeline_rate"] for r in runs])),
+        "raw_rate": float(np.median([r["raw_rate"] for r in runs])),
+        "ratio": float(np.median([r["ratio"] for r in runs])),
+        "busy_cores": float(np.median([r["busy_cores"] for r in runs])),
+        "dtype": encoder.dtype,
+        "tokens": int(sum(lengths)),
+        "tokens_per_chunk": float(np.mean(lengths)),
+        "flops": flops,
+        "raw_s": raw_s,
+        "gflops": flops / raw_s / 1e9,
+        "peak": peak,
+        "clock_ghz": info["measured_clock_ghz"] or info["clock_ghz"],
+        "clock_from": "measured (dependent integer adds)" if info["measured_clock_ghz"] else info["clock_source"],
+        "attainable_gflops": attainable,
+        "dtype_check": check,
+    }
+
+
+def peaks(result: dict[str, Any], cores: int) -> dict[str, float]:
+    """Peak GFLOP/s of all cores for float32 FMA and (when present) bfloat16 dot products."""
+    ghz = result["clock_ghz"]
+    out = {"float32": cores * ghz * result["peak"]["fp32"]}
+    if result["peak"]["bf16"]:
+        out["bfloat16"] = cores * ghz * result["peak"]["bf16"]
+    return out
+
+
+def plot(result: dict[str, Any], path: Path, footer: str, cores: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    labels = ["raw encode_passages", "newsdesk ingest"]
+    values = [result["raw_rate"], result["pipeline_rate"]]
+    for corpus, check in result["dtype_check"].items():
+        labels.append(f"float32 fallback\n(raw, {corpus} paragraphs)")
+        values.append(check["float32"]["passages_per_s"])
+    bars = left.barh(labels, values, color=["tab:grey", "tab:blue", *["tab:orange"] * (len(values) - 2)])
+    left.bar_label(bars, fmt="%.1f", fontsize=8)
+    left.axvline(150, color="tab:red", linestyle="--", linewidth=1)
+    left.text(150, len(values) - 0.5, " target 150", color="tab:red", fontsize=8, va="top")
+    left.set_xlabel(f"chunks (passages) per second, {result['dtype']} unless marked")
+    left.set_title(f"Ingest: pipeline keeps {result['ratio']:.2f} of raw speed", fontsize=9)
+    peak = peaks(result, cores)
+    names = ["e5-small (useful FLOP/s)", "torch matmul bfloat16", "torch matmul float32", *(f"peak {k}" for k in peak)]
+    gflops = [result["gflops"], result["attainable_gflops"]["bfloat16"], result["attainable_gflops"]["float32"]]
+    gflops += list(peak.values())
+    bars = right.barh(names, gflops, color=["tab:blue", "tab:grey", "tab:grey", "black", "black"][: len(names)])
+    right.bar_label(bars, fmt="%.0f", fontsize=8)
+    right.set_xlabel(f"GFLOP/s on {cores} cores")
+    right.set_title("The embedder against the hardware", fontsize=9)
+    fig.text(0.01, 0.01, footer, fontsize=6, color="dimgray")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
