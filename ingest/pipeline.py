@@ -13,8 +13,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ingest.articles import Article, LoadError
 from ingest.chunking import chunk_text
 from ingest.loaders import find_files, load_file
@@ -125,13 +123,15 @@ class Ingester:
             return
         texts = [embedding_text(p.article.title, c.text) for p in batch for c in p.chunks]
         vectors = self.store.embed_passages(texts)
+        documents = []
         offset = 0
         for pending in batch:
             n = len(pending.chunks)
-            own: np.ndarray = vectors[offset : offset + n]
+            documents.append((pending.article.info(), pending.chunks, vectors[offset : offset + n]))
             offset += n
-            self.store.write_document(pending.article.info(), pending.chunks, own)
-            report.chunks += n
+        self.store.write_documents(documents)
+        for pending in batch:
+            report.chunks += len(pending.chunks)
             report.added.append(pending.article.id)
             if pending.is_new:
                 report.new += 1

@@ -112,35 +112,46 @@ class Catalog:
         return self._db.execute("SELECT 1 FROM documents WHERE id = ?", (document_id,)).fetchone() is not None
 
     def begin_document(self, info: DocumentInfo) -> None:
-        """Record the document's new metadata and mark it as being written, so a crash before
-        `finish_document` is redone next time."""
-        fields = (info.title, info.date, info.date_int, info.url, info.source, info.lang, info.origin)
+        self.begin_documents([info])
+
+    def begin_documents(self, infos: list[DocumentInfo]) -> None:
+        """Record the documents' new metadata and mark them as being written, so a crash before
+        `finish_documents` is redone next time."""
+        rows = [
+            (i.id, i.title, i.date, i.date_int, i.url, i.source, i.lang, i.origin, i.content_hash, time.time())
+            for i in infos
+        ]
         with self._transaction() as db:
-            db.execute(
+            db.executemany(
                 "INSERT INTO documents(id, title, date, date_int, url, source, lang, origin, content_hash,"
                 " chunks, state, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 'writing', ?)"
                 " ON CONFLICT(id) DO UPDATE SET title = excluded.title, date = excluded.date,"
                 " date_int = excluded.date_int, url = excluded.url, source = excluded.source, lang = excluded.lang,"
                 " origin = excluded.origin, content_hash = excluded.content_hash, state = 'writing'",
-                (info.id, *fields, info.content_hash, time.time()),
+                rows,
             )
 
     def finish_document(self, info: DocumentInfo, chunks: list[ChunkRecord]) -> None:
-        """Replace the document's chunks and mark it ready, all in one transaction."""
+        self.finish_documents([(info, chunks)])
+
+    def finish_documents(self, documents: list[tuple[DocumentInfo, list[ChunkRecord]]]) -> None:
+        """Replace each document's chunks and mark it ready, all in one transaction."""
         rows = []
-        for c in chunks:
-            terms = index_terms(c.text)
-            rows.append((c.id, info.id, c.position, c.start, c.end, c.text, terms, " ".join(stems(terms, info.lang))))
+        for info, chunks in documents:
+            for c in chunks:
+                terms = index_terms(c.text)
+                stemmed = " ".join(stems(terms, info.lang))
+                rows.append((c.id, info.id, c.position, c.start, c.end, c.text, terms, stemmed))
         with self._transaction() as db:
-            db.execute("DELETE FROM chunks WHERE document_id = ?", (info.id,))
+            db.executemany("DELETE FROM chunks WHERE document_id = ?", [(info.id,) for info, _ in documents])
             db.executemany(
                 "INSERT INTO chunks(id, document_id, position, start, end, text, terms, stems)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            db.execute(
+            db.executemany(
                 "UPDATE documents SET chunks = ?, state = 'ready', added_at = ? WHERE id = ?",
-                (len(chunks), time.time(), info.id),
+                [(len(chunks), time.time(), info.id) for info, chunks in documents],
             )
             self._bump_generation(db)
 

@@ -121,8 +121,9 @@ class ChromaCollection:
             )
 
     @_server_call
-    def delete_document(self, document_id: str) -> None:
-        self._collection.delete(where={"article_id": document_id})
+    def delete_documents(self, document_ids: list[str]) -> None:
+        if document_ids:
+            self._collection.delete(where={"article_id": {"$in": document_ids}})
 
     @_server_call
     def query(self, vector: np.ndarray, k: int, filters: SearchFilters | None = None) -> list[tuple[str, float]]:

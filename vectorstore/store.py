@@ -127,27 +127,39 @@ class Store:
         return self.embedder.encode_passages(texts) if texts else np.zeros((0, 1), dtype=np.float32)
 
     def write_document(self, info: DocumentInfo, chunks: list[ChunkRecord], vectors: np.ndarray) -> None:
-        """Store a document's chunks and vectors, replacing whatever it had before (see the module's protocol)."""
-        metadatas = [
-            {
-                "article_id": info.id,
-                "position": c.position,
-                "start": c.start,
-                "end": c.end,
-                "title": info.title,
-                "date": info.date,
-                "date_int": info.date_int,
-                "url": info.url,
-                "source": info.source,
-                "lang": info.lang,
-            }
-            for c in chunks
-        ]
+        self.write_documents([(info, chunks, vectors)])
+
+    def write_documents(self, documents: list[tuple[DocumentInfo, list[ChunkRecord], np.ndarray]]) -> None:
+        """Store documents' chunks and vectors, replacing whatever they had before (see the module's protocol);
+        one catalog transaction per step and one Chroma write for the whole batch. Only documents the catalog
+        knows can have vectors (step 1 comes first), so only theirs are deleted."""
+        ids, vectors, texts, metadatas = [], [], [], []
+        for info, chunks, own in documents:
+            ids += [c.id for c in chunks]
+            vectors.append(own)
+            texts += [c.text for c in chunks]
+            metadatas += [
+                {
+                    "article_id": info.id,
+                    "position": c.position,
+                    "start": c.start,
+                    "end": c.end,
+                    "title": info.title,
+                    "date": info.date,
+                    "date_int": info.date_int,
+                    "url": info.url,
+                    "source": info.source,
+                    "lang": info.lang,
+                }
+                for c in chunks
+            ]
         with storage_errors(self.data_dir), self._write_lock():
-            self.catalog.begin_document(info)
-            self.vectors.delete_document(info.id)
-            self.vectors.add([c.id for c in chunks], vectors, [c.text for c in chunks], metadatas)
-            self.catalog.finish_document(info, chunks)
+            known = [info.id for info, _, _ in documents if self.catalog.exists(info.id)]
+            self.catalog.begin_documents([info for info, _, _ in documents])
+            self.vectors.delete_documents(known)
+            if ids:
+                self.vectors.add(ids, np.vstack(vectors), texts, metadatas)
+            self.catalog.finish_documents([(info, chunks) for info, chunks, _ in documents])
         self._seen_generation = self.catalog.generation()
 
     def remove_document(self, document_id: str) -> bool:
@@ -155,7 +167,7 @@ class Store:
         with storage_errors(self.data_dir), self._write_lock():
             if not self.catalog.exists(document_id):
                 return False
-            self.vectors.delete_document(document_id)
+            self.vectors.delete_documents([document_id])
             return self.catalog.remove_document(document_id)
 
     # -- reading -----------------------------------------------------------------------------------------
