@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -26,14 +27,18 @@ def friendly_errors(command: F) -> F:
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from vectorstore.chroma import EmbedderMismatch, StoreUnavailable
-        from vectorstore.store import StorageError
+        from vectorstore.store import StorageError, storage_problem
 
         try:
             return command(*args, **kwargs)
         except (EmbedderMismatch, StoreUnavailable, StorageError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
-        except PermissionError as exc:
-            raise click.ClickException(f"cannot write {exc.filename}: permission denied") from None
+        except (sqlite3.Error, OSError) as exc:  # a full or read-only disk under a file other than the store's
+            if problem := storage_problem(_settings().data_dir):
+                raise click.ClickException(f"cannot write to the data folder: {problem}") from None
+            if isinstance(exc, PermissionError):
+                raise click.ClickException(f"cannot write {exc.filename}: permission denied") from None
+            raise
 
     return wrapper  # type: ignore[return-value]
 
@@ -88,8 +93,9 @@ def ingest(sources: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> N
     ingester = Ingester(store, settings.chunk_tokens, settings.chunk_overlap)
     items = list(load_sources(sources, max_bytes, settings.fetch_timeout))
     report = ingester.ingest(with_progress(items, enabled=not as_json), IngestReport())
-    log = FeedLog.in_folder(settings.data_dir)
+    log = FeedLog.in_folder(settings.data_dir) if feeds else None
     for feed in feeds:
+        assert log is not None
         ingest_feed(feed, ingester, log, max_bytes, settings.fetch_timeout, report)
     for error in report.errors:
         click.echo(f"error: {error}", err=True)

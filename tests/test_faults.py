@@ -150,8 +150,17 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
 
 
 def test_a_full_disk_is_a_clear_error(tmp_path: Path) -> None:
+    """More articles than a 1 MB disk holds: the store fills it mid-ingest."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for n in range(120):
+        lines = [
+            f"Report {n}, paragraph {p}: the council of town {n} met on day {p} to discuss item {n * p}."
+            for p in range(8)
+        ]
+        (corpus / f"report-{n}.txt").write_text(f"title Council report {n}\n\n" + "\n".join(lines), encoding="utf-8")
     with tmpfs(tmp_path / "disk", "1m") as disk:
-        result = newsdesk("ingest", str(EXAMPLES), data_dir=disk / "data")
+        result = newsdesk("ingest", str(corpus), data_dir=disk / "data")
     assert result.returncode == 1
     assert f"Error: cannot write to the data folder: the disk holding {disk / 'data'} is full" in result.stderr
     assert "Traceback" not in result.stderr
