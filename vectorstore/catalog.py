@@ -234,6 +234,18 @@ class Catalog:
         ).fetchall()
         return [(r[0], r[1], float(r[2])) for r in rows]
 
+    def chunk_dates(self, chunk_ids: list[str]) -> dict[str, int]:
+        """The date (YYYYMMDD, 0 when unknown) of each given chunk's document, for chunks the catalog holds."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self._db.execute(
+            f"SELECT chunks.id, documents.date_int FROM chunks JOIN documents ON documents.id = chunks.document_id"
+            f" WHERE chunks.id IN ({marks})",
+            chunk_ids,
+        ).fetchall()
+        return {cid: int(date_int or 0) for cid, date_int in rows}
+
     def chunk_texts(self, chunk_ids: list[str]) -> dict[str, tuple[str, str, int]]:
         """(document id, text, position) of the given chunks, by chunk id."""
         if not chunk_ids:

@@ -210,13 +210,11 @@ class Store:
             top = max(scores.values(), default=0.0)
             for cid, value in scores.items():
                 fused[cid] += weight * value / top
-        texts = self.catalog.chunk_texts(list(fused))  # a chunk Chroma has but the catalog not yet is skipped
-        docs = self.catalog.document_info(list({document_id for document_id, _, _ in texts.values()}))
-        dates = {cid: int(docs.get(texts[cid][0], {}).get("date_int") or 0) for cid in texts}
+        dates = self.catalog.chunk_dates(list(fused))  # a chunk Chroma has but the catalog not yet is skipped
         recent_first: set[str] = set()
         if asks_for_recent(query) and dense_scores:
             bar = max(dense_scores.values()) - self.fusion.recent_margin
-            recent_first = {cid for cid in texts if dense_scores.get(cid, floor) >= bar}
+            recent_first = {cid for cid in dates if dense_scores.get(cid, floor) >= bar}
             if not any(dates[cid] for cid in recent_first):
                 recent_first = set()  # undated articles: relevance alone
 
@@ -225,7 +223,9 @@ class Store:
             newest = -dates[cid] if cid in recent_first else 0
             return (cid not in recent_first, newest, -round(fused[cid], 4), -dates[cid])
 
-        best = sorted(texts, key=rank)[:k]
+        best = sorted(dates, key=rank)[:k]
+        texts = self.catalog.chunk_texts(best)
+        docs = self.catalog.document_info(list({document_id for document_id, _, _ in texts.values()}))
         keyword_scores = {**anchor_scores, **same_scores}
         return [
             self._hit(
@@ -237,6 +237,7 @@ class Store:
                 keyword_scores.get(cid, 0.0),
             )
             for cid in best
+            if cid in texts  # removed between the two reads
         ]
 
     @staticmethod
