@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Config, busy_meter, log, offline_env
+from bench.common import ROOT, Config, busy_meter, log, offline_env, save_plot
 
 QUESTION = "What did the mayor of Valmont say about the budget?"
 
@@ -137,7 +137,4 @@ def plot(result: dict[str, Any], path: Path, footer: str) -> None:
     ax.set_xlim(0, max(5.5, left * 1.05))
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=2)
     ax.set_title(result["command"], fontsize=9)
-    fig.text(0.01, 0.01, footer, fontsize=6, color="dimgray")
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_plot(fig, path, footer, bottom=0.05)

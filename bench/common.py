@@ -112,6 +112,16 @@ def cpu_model() -> str:
     return found.group(1).strip() if found else (platform.processor() or "unknown CPU")
 
 
+def save_plot(fig: Any, path: Path, footer: str, bottom: float = 0.06) -> None:
+    """Every plot ends the same way: the machine/command footer under it, saved as PNG, memory released."""
+    import matplotlib.pyplot as plt
+
+    fig.text(0.01, 0.01, footer, fontsize=6, color="dimgray")
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def nominal_clock_ghz() -> tuple[float, str]:
     """The clock the kernel reports: `cpu MHz` when present, else the TSC rate (BogoMIPS / 2 on x86)."""
     text = _cpuinfo()

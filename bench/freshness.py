@@ -31,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.quality import cpu_model  # noqa: E402
+from bench.common import cpu_model  # noqa: E402
 from bot.engine import AnswerEngine  # noqa: E402
 from ingest.pipeline import Ingester, load_paths  # noqa: E402
 from vectorstore.embeddings import load_embedder  # noqa: E402

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import Config, busy_meter, eval_corpora, flops_per_cycle, log, machine
+from bench.common import Config, busy_meter, eval_corpora, flops_per_cycle, log, machine, save_plot
 
 LAYERS, HIDDEN, FFN = 12, 384, 1536
 MACS_PER_TOKEN = LAYERS * (4 * HIDDEN * HIDDEN + 2 * HIDDEN * FFN)
@@ -209,7 +209,4 @@ def plot(result: dict[str, Any], path: Path, footer: str, cores: int) -> None:
     right.bar_label(bars, fmt="%.0f", fontsize=8)
     right.set_xlabel(f"GFLOP/s on {cores} cores")
     right.set_title("The embedder against the hardware", fontsize=9)
-    fig.text(0.01, 0.01, footer, fontsize=6, color="dimgray")
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_plot(fig, path, footer)

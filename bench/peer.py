@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import Config, EvalCorpus, busy_meter, eval_corpora, latency_summary, log
+from bench.common import Config, EvalCorpus, busy_meter, eval_corpora, latency_summary, log, save_plot
 
 CUTOFFS = (1, 5, 10)
 DEPTH = 20
@@ -153,10 +153,7 @@ def plot(result: dict[str, Any], path: Path, footer: str) -> None:
         ax.set_title(f"{name}: {data['label']}", fontsize=9)
     axes[0][0].set_ylabel("share of questions")
     axes[0][0].legend(loc="lower right", fontsize=8)
-    fig.text(0.01, 0.01, footer, fontsize=6, color="dimgray")
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_plot(fig, path, footer)
 
 
 def table(result: dict[str, Any]) -> str:

@@ -7,30 +7,26 @@ eval stores are cached under NEWSDESK_DATA_DIR/eval, so a second run skips the e
 from __future__ import annotations
 
 import argparse
-import platform
+import sys
 import time
 from datetime import date
 from pathlib import Path
 
 import torch
 
-from newsdesk.evaluation import evaluate_answers, evaluate_retrieval
-from newsdesk.settings import Settings
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import cpu_model  # noqa: E402
+from newsdesk.evaluation import evaluate_answers, evaluate_retrieval  # noqa: E402
+from newsdesk.settings import Settings  # noqa: E402
+
 EVAL = ROOT.parent / "shared" / "eval"
 SETS = {
     "XQuAD en->de": (EVAL / "xquad/xquad.de.dev.json", EVAL / "xquad/xquad.en.dev.json"),
     "XQuAD en->ru": (EVAL / "xquad/xquad.ru.dev.json", EVAL / "xquad/xquad.en.dev.json"),
     "PIAF fr": (EVAL / "piaf/piaf-v1.0.json", EVAL / "piaf/piaf-v1.0.json"),
 }
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def main() -> None:

@@ -45,7 +45,17 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import ROOT, Config, busy_meter, clear_query_cache, eval_corpora, latency_summary, log, offline_env
+from bench.common import (
+    ROOT,
+    Config,
+    busy_meter,
+    clear_query_cache,
+    eval_corpora,
+    latency_summary,
+    log,
+    offline_env,
+    save_plot,
+)
 
 BUILD_VERSION = 2
 OWN_WEIGHT = (0.55, 0.8)  # a copy's vector: this share of its own base vector, the rest another base chunk's
@@ -513,10 +523,7 @@ def plot(result: dict[str, Any], path: Path, footer: str) -> None:
                      fontsize=9)  # fmt: skip
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.text(0.01, 0.01, footer, fontsize=6, color="dimgray")
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_plot(fig, path, footer)
 
 
 def table(result: dict[str, Any]) -> str:

@@ -36,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the fake Bot API lives with the tests
 
+from bench.common import cpu_model  # noqa: E402
 from bot.engine import AnswerEngine  # noqa: E402
 from bot.telegram import FloodLimit, build_application, polling  # noqa: E402
 from ingest.pipeline import Ingester, load_paths  # noqa: E402
@@ -48,13 +49,6 @@ EXAMPLES = ROOT / "examples" / "articles"
 QUESTIONS = ROOT / "examples" / "questions.txt"
 TOKEN = "123456:BENCH-TOKEN"
 SECTION_START, SECTION_END = "<!-- latency:start -->", "<!-- latency:end -->"
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def percentile(values: list[float], q: int) -> float:
