@@ -138,6 +138,7 @@ def watch(feeds: tuple[str, ...], interval: float | None) -> None:
       NEWSDESK_FEEDS=https://a.example/rss,https://b.example/atom newsdesk watch
     """
     import logging
+    import signal
     import time
 
     from ingest.feeds import FeedLog, FeedWatcher
@@ -157,7 +158,15 @@ def watch(feeds: tuple[str, ...], interval: float | None) -> None:
         int(settings.max_file_mb * 1e6),
         settings.fetch_timeout,
     )
-    click.echo(f"watching {len(settings.feed_urls)} feed(s) every {settings.feed_interval:g} s; Ctrl-C stops", err=True)
+    click.echo(
+        f"watching {len(settings.feed_urls)} feed(s) every {settings.feed_interval:g} s; Ctrl-C or SIGTERM stops",
+        err=True,
+    )
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # a service manager's SIGTERM ends the watch like Ctrl-C
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         while True:
             watcher.poll()
