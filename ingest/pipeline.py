@@ -10,8 +10,11 @@ import hashlib
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from ingest.articles import Article, LoadError
 from ingest.chunking import chunk_text
@@ -19,7 +22,7 @@ from ingest.loaders import find_files, load_file
 from vectorstore.records import ChunkRecord
 from vectorstore.store import Store
 
-EMBED_BATCH = 64
+EMBED_BATCH = 256
 
 
 @dataclass
@@ -86,9 +89,29 @@ class Ingester:
         return [ChunkRecord(f"{key}-{i}-{version}", i, span.text, span.start, span.end) for i, span in enumerate(spans)]
 
     def ingest(self, items: Iterable[Article | LoadError], report: IngestReport | None = None) -> IngestReport:
-        """Write every article that is new or changed; failures are counted and named, never raised."""
+        """Write every article that is new or changed; failures are counted and named, never raised.
+
+        Embedding is most of the work, so it runs in a worker thread (torch releases the GIL) while this thread
+        chunks the next batch and writes the previous one: the store is only touched from this thread, and
+        batches are written in order, one at a time, as before.
+        """
         report = report or IngestReport()
         started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed") as embedder:
+            previous: tuple[list[_Pending], Future[np.ndarray]] | None = None
+            for batch in self._batches(items, report):
+                texts = [embedding_text(p.article.title, c.text) for p in batch for c in p.chunks]
+                embedding = embedder.submit(self.store.embed_passages, texts)
+                if previous is not None:
+                    self._write(*previous, report)
+                previous = (batch, embedding)
+            if previous is not None:
+                self._write(*previous, report)
+        report.seconds += time.perf_counter() - started
+        return report
+
+    def _batches(self, items: Iterable[Article | LoadError], report: IngestReport) -> Iterator[list[_Pending]]:
+        """The new or changed articles, chunked, in batches of about EMBED_BATCH chunks."""
         seen: set[str] = set()
         batch: list[_Pending] = []
         for item in items:
@@ -112,17 +135,13 @@ class Ingester:
                 continue
             batch.append(_Pending(article, chunks, not self.store.catalog.exists(article.id)))
             if sum(len(p.chunks) for p in batch) >= EMBED_BATCH:
-                self._flush(batch, report)
+                yield batch
                 batch = []
-        self._flush(batch, report)
-        report.seconds += time.perf_counter() - started
-        return report
+        if batch:
+            yield batch
 
-    def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
-        if not batch:
-            return
-        texts = [embedding_text(p.article.title, c.text) for p in batch for c in p.chunks]
-        vectors = self.store.embed_passages(texts)
+    def _write(self, batch: list[_Pending], embedding: Future[np.ndarray], report: IngestReport) -> None:
+        vectors = embedding.result()
         documents = []
         offset = 0
         for pending in batch:
