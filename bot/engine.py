@@ -14,7 +14,7 @@ from typing import Any
 from bot import extractive
 from bot.conversation import Conversation
 from bot.texts import reply_language, text
-from vectorstore.language import detect_language
+from vectorstore.language import asks_for_recent, detect_language
 from vectorstore.records import Hit, SearchFilters
 from vectorstore.store import Store
 
@@ -138,13 +138,15 @@ class AnswerEngine:
             return extracted
         from bot.llm import llm_answer
 
-        return llm_answer(self.llm, question, hits, lang, extracted)
+        return llm_answer(self.llm, question, extracted.retrieved, lang, extracted)
 
     def _extractive(self, question: str, hits: list[Hit], lang: str, search_query: str) -> Answer:
-        refusal = Answer(question, text("refusal", lang), True, lang, retrieved=hits, search_query=search_query)
         scoring_question = search_query or question
         found = extractive.candidates(hits)
         extractive.score_candidates(scoring_question, found, self.store.embedder)
+        if not asks_for_recent(scoring_question):  # there retrieval's newest-first order is the point
+            hits = extractive.order_by_evidence(found, hits)
+        refusal = Answer(question, text("refusal", lang), True, lang, retrieved=hits, search_query=search_query)
         confidence = extractive.best_cosine(found) + ANCHOR_BONUS * extractive.anchor_coverage(question, hits)
         refusal.confidence = confidence
         if not found:

@@ -159,7 +159,7 @@ def evaluate_answers(
         lang = detect_language(question.text, default="en")
         answer = engine.answer_from_hits(question.text, hits[: engine.k], lang)
         latencies.append((time.perf_counter() - started) * 1000)
-        ranking = ranked_articles(hits)
+        ranking = ranked_articles(answer.retrieved + hits[engine.k :])  # in the order the answer puts them
         counts["hit@1"] += question.article_id in ranking[:1]
         counts["hit@5"] += question.article_id in ranking[:5]
         counts["refused"] += answer.refused

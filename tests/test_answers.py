@@ -20,6 +20,7 @@ from ingest.pipeline import Ingester, load_paths
 from newsdesk.cli import cli
 from tests.conftest import EXAMPLES, SEED, needs_seed
 from tests.fakes.llm_server import Error, FakeOpenAI, Slow
+from vectorstore.records import Hit
 from vectorstore.store import Store
 
 
@@ -78,6 +79,34 @@ def test_follow_up_carries_the_subject(engine: AnswerEngine) -> None:
     assert "Koné" in follow.search_query
     assert "2029" in follow.answer and "Koné" in follow.sources[0].hit.title
     assert Conversation.from_json(conversation.to_json()).turns[-1].question == "And until when is his contract?"
+
+
+def test_the_passage_whose_sentence_answers_comes_first(engine: AnswerEngine) -> None:
+    """Retrieval ranks a passage on the same topic above the one that states the answer; the answerer puts the
+    passage with the answering sentence first (as source [1] and first in `retrieved`)."""
+    topic = Hit(
+        "a-0",
+        "a",
+        "Lyon's council debated its transport budget on Monday. Councillors criticised"
+        " delays on the bus network and asked for more night buses.",
+        1.0,
+        title="Lyon transport budget",
+        lang="en",
+    )
+    answer_hit = Hit(
+        "b-0",
+        "b",
+        "The new T10 tram line in Lyon will open in September 2026, the operator said. Building work started in 2023.",
+        0.9,
+        title="Lyon tram",
+        lang="en",
+    )
+    answer = engine.answer_from_hits("When will the new tram line in Lyon open?", [topic, answer_hit], "en")
+    assert not answer.refused and "September 2026" in answer.answer
+    assert [h.article_id for h in answer.retrieved] == ["b", "a"]
+    assert answer.sources[0].hit.article_id == "b"
+    latest = engine.answer_from_hits("What is the latest on the tram line in Lyon?", [topic, answer_hit], "en")
+    assert [h.article_id for h in latest.retrieved] == ["a", "b"], "for 'the latest', retrieval's order stands"
 
 
 def test_llm_answer_with_valid_citations(engine: AnswerEngine, llm_server: FakeOpenAI) -> None:
