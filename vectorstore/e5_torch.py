@@ -200,15 +200,37 @@ class _Layer:
         self.attn_ln = (t["aln.w"].to(dtype), t["aln.b"].to(dtype))
         self.out_ln = (t["oln.w"].to(dtype), t["oln.b"].to(dtype))
 
-    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """x: [batch, length, hidden] -> same; `mask` [batch, 1, 1, length] marks real tokens."""
-        b, n, h = x.shape
-        x = x.reshape(b * n, h)
-        q, k, v = self.qkv(x).view(b, n, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
-        ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(b * n, h)
+    def __call__(self, x: torch.Tensor, layout: _Packing) -> torch.Tensor:
+        """x: [tokens, hidden], the windows' real tokens end to end -> same. The matmuls, most of the work, see
+        no padding; attention runs on the padded [windows, longest] layout with a mask."""
+        h = x.shape[1]
+        qkv = layout.pad(self.qkv(x))
+        q, k, v = qkv.view(*layout.shape, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
+        ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=layout.mask)
+        ctx = layout.unpad(ctx.transpose(1, 2).reshape(-1, h))
         x = F.layer_norm(self.attn_out(ctx, residual=x), (h,), *self.attn_ln, self.eps)
-        x = F.layer_norm(self.ffn_out(self.ffn_in(x, gelu=True), residual=x), (h,), *self.out_ln, self.eps)
-        return x.view(b, n, h)
+        return F.layer_norm(self.ffn_out(self.ffn_in(x, gelu=True), residual=x), (h,), *self.out_ln, self.eps)
+
+
+class _Packing:
+    """Where each real token of a batch of windows sits in the padded [windows, longest] layout."""
+
+    def __init__(self, lengths: list[int]) -> None:
+        longest = max(lengths)
+        self.shape = (len(lengths), longest)
+        valid = torch.arange(longest)[None, :] < torch.tensor(lengths)[:, None]
+        self.index = valid.flatten().nonzero().squeeze(1)
+        self.mask = None if bool(valid.all()) else valid[:, None, None, :]
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mask is None:
+            return x
+        out = x.new_zeros(self.shape[0] * self.shape[1], x.shape[1])
+        out[self.index] = x
+        return out
+
+    def unpad(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.mask is None else x[self.index]
 
 
 class E5Encoder:
@@ -308,19 +330,15 @@ class E5Encoder:
     @torch.inference_mode()
     def _forward(self, windows: list[list[int]]) -> torch.Tensor:
         """Mean-pooled (not normalised) float32 vectors for token windows that include <s> and </s>."""
-        n = max(len(w) for w in windows)
-        ids = torch.zeros(len(windows), n, dtype=torch.long)
-        lengths = torch.tensor([len(w) for w in windows])
-        for i, w in enumerate(windows):
-            ids[i, : len(w)] = torch.tensor(w)
-        valid = torch.arange(n)[None, :] < lengths[:, None]
-        x = self._embed_words(ids) + self._pos[:n] + self._type
+        lengths = [len(w) for w in windows]
+        ids = torch.tensor([token for w in windows for token in w])
+        positions = torch.cat([torch.arange(n) for n in lengths])
+        x = self._embed_words(ids) + self._pos[positions] + self._type
         x = F.layer_norm(x, (self.dimension,), *self._emb_ln, self._header.eps).to(self._dtype)
-        mask = None if bool(valid.all()) else valid[:, None, None, :]
+        layout = _Packing(lengths)
         for layer in self._layers:
-            x = layer(x, mask)
-        x = x.float() * valid[..., None]
-        return x.sum(1) / lengths[:, None]
+            x = layer(x, layout)
+        return torch.stack([window.mean(0) for window in x.float().split(lengths)])
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text; texts over 512 tokens average 510-token windows.
