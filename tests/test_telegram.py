@@ -113,6 +113,15 @@ async def replies(fake: FakeBotApi, chat_id: int, count: int = 1, timeout: float
     return await asyncio.to_thread(fake.wait_for_messages, chat_id, count, timeout)
 
 
+async def converse(fake: FakeBotApi, chat_id: int, *texts: str, user_id: int | None = None) -> list[dict]:
+    """Send each text once the previous one is answered (in a chat with no earlier replies): one reply each."""
+    answered: list[dict] = []
+    for number, text in enumerate(texts, 1):
+        fake.send_text(chat_id, text, user_id=user_id)
+        answered = await replies(fake, chat_id, number)
+    return answered
+
+
 def sent_html(fake: FakeBotApi, chat_id: int) -> list[str]:
     """The HTML the bot sent to a chat, as it was on the wire."""
     return [
@@ -171,10 +180,7 @@ def test_titles_with_markup_characters_are_escaped(engine: AnswerEngine, fake: F
 
 def test_follow_up_uses_the_chat_conversation(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
     async def scenario() -> list[dict]:
-        fake.send_text(104, "Which club did Yanis Koné join?")
-        await replies(fake, 104, 1)
-        fake.send_text(104, "And until when is his contract?")
-        return await replies(fake, 104, 2)
+        return await converse(fake, 104, "Which club did Yanis Koné join?", "And until when is his contract?")
 
     first, follow_up = run_bot(bot_settings(tmp_path, fake), engine, scenario)
     assert "Lindenau" in first["text"]
@@ -294,12 +300,7 @@ def test_ask_with_date_and_source_filters(engine: AnswerEngine, fake: FakeBotApi
 
 def test_start_and_help_describe_the_bot(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
     async def scenario() -> list[dict]:
-        fake.send_text(108, "/start")
-        await replies(fake, 108, 1)
-        fake.send_text(108, "/help")
-        await replies(fake, 108, 2)
-        fake.send_text(108, "/frobnicate")
-        return await replies(fake, 108, 3)
+        return await converse(fake, 108, "/start", "/help", "/frobnicate")
 
     start, help_, unknown = run_bot(bot_settings(tmp_path, fake), engine, scenario)
     assert "numbered sources" in start["text"] and "?" in start["text"]
@@ -402,10 +403,8 @@ def test_admin_ingests_a_web_page_then_it_is_answered(engine: AnswerEngine, fake
     with serve_pages() as site:
 
         async def scenario() -> list[dict]:
-            fake.send_text(ADMIN, f"/ingest {site}/story {site}/missing", user_id=ADMIN)
-            await replies(fake, ADMIN, 1)
-            fake.send_text(ADMIN, "How much silt will be removed from Sella harbour?")
-            return await replies(fake, ADMIN, 2)
+            question = "How much silt will be removed from Sella harbour?"
+            return await converse(fake, ADMIN, f"/ingest {site}/story {site}/missing", question, user_id=ADMIN)
 
         report, answer = run_bot(bot_settings(tmp_path, fake), engine, scenario)
     assert report["text"].startswith("1 new, 0 updated, 0 unchanged, 1 failed")
