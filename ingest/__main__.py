@@ -2,6 +2,6 @@
 
 import sys
 
-from newsdesk.cli import cli
+from newsdesk.cli import main
 
-cli(["ingest", *sys.argv[1:]], prog_name="python -m ingest")
+main(["ingest", *sys.argv[1:]], prog_name="python -m ingest")

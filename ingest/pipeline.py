@@ -97,7 +97,8 @@ class Ingester:
         """
         report = report or IngestReport()
         started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed") as embedder:
+        embedder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+        try:
             previous: tuple[list[_Pending], Future[np.ndarray]] | None = None
             for batch in self._batches(items, report):
                 texts = [embedding_text(p.article.title, c.text) for p in batch for c in p.chunks]
@@ -107,6 +108,12 @@ class Ingester:
                 previous = (batch, embedding)
             if previous is not None:
                 self._write(*previous, report)
+        except BaseException:
+            # Ctrl-C or a storage error: what is written is whole, and embeddings in flight would be thrown
+            # away, so do not make the user wait for them.
+            embedder.shutdown(wait=False, cancel_futures=True)
+            raise
+        embedder.shutdown()
         report.seconds += time.perf_counter() - started
         return report
 

@@ -406,11 +406,11 @@ def eval_answers(
         click.echo("  ".join(f"{k}={v}" for k, v in result.items()))
 
 
-def main() -> None:
+def main(args: list[str] | None = None, prog_name: str | None = None) -> None:
     """The console script. It ends with os._exit: tearing down torch and Chroma at exit costs ~0.7 s, and
     every write is durable by then (the store survives SIGKILL at any moment; docs/reliability.md)."""
     try:
-        cli()
+        cli(args, prog_name=prog_name)
         code = 0
     except SystemExit as exc:
         if isinstance(exc.code, str):

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -114,6 +115,44 @@ def test_server_lost_mid_ingest_is_a_clear_error_and_a_rerun_completes(
     clean = Store(tmp_path / "clean", embedder)
     Ingester(clean).ingest(articles)
     assert store.vectors.ids() == store.catalog.chunk_ids() == clean.catalog.chunk_ids()
+
+
+def test_interrupted_ingest_does_not_wait_for_embeddings_in_flight(
+    embedder: NewsEmbeddings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the next batch is being embedded: the interrupt comes through at once (the embedding is
+    never waited for), and what was written is whole."""
+    store = Store(tmp_path / "data", embedder)
+    articles = [a for a in load_paths([EXAMPLES], 10**7) if isinstance(a, Article)]
+    release = threading.Event()
+
+    def embed_slowly(texts: list[str]):  # type: ignore[no-untyped-def]
+        release.wait()
+        return embedder.encode_passages(texts)
+
+    def interrupted() -> Iterator[Article]:
+        yield articles[0]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("ingest.pipeline.EMBED_BATCH", 1)
+    monkeypatch.setattr(store, "embed_passages", embed_slowly)
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            Ingester(store).ingest(interrupted())
+        except BaseException as exc:
+            raised.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(timeout=60)
+    stuck = worker.is_alive()
+    release.set()
+    worker.join()
+    assert not stuck, "the interrupt waited for an embedding nobody will write"
+    assert [type(e) for e in raised] == [KeyboardInterrupt]
+    assert store.catalog.chunk_ids() == set() == store.vectors.ids()
 
 
 def newsdesk(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
