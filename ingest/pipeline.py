@@ -97,12 +97,12 @@ class Ingester:
         """
         report = report or IngestReport()
         started = time.perf_counter()
-        embedder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+        embedding_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
         try:
             previous: tuple[list[_Pending], Future[np.ndarray]] | None = None
             for batch in self._batches(items, report):
                 texts = [embedding_text(p.article.title, c.text) for p in batch for c in p.chunks]
-                embedding = embedder.submit(self.store.embed_passages, texts)
+                embedding = embedding_worker.submit(self.store.embed_passages, texts)
                 if previous is not None:
                     self._write(*previous, report)
                 previous = (batch, embedding)
@@ -111,9 +111,9 @@ class Ingester:
         except BaseException:
             # Ctrl-C or a storage error: what is written is whole, and embeddings in flight would be thrown
             # away, so do not make the user wait for them.
-            embedder.shutdown(wait=False, cancel_futures=True)
+            embedding_worker.shutdown(wait=False, cancel_futures=True)
             raise
-        embedder.shutdown()
+        embedding_worker.shutdown()
         report.seconds += time.perf_counter() - started
         return report
 
