@@ -14,8 +14,10 @@ from typing import Any
 from bot import extractive
 from bot.conversation import Conversation
 from bot.texts import reply_language, text
-from vectorstore.language import asks_for_recent, detect_language
+from ingest.sentences import split_sentences
+from vectorstore.language import asks_for_recent, content_words, detect_language
 from vectorstore.records import Hit, SearchFilters
+from vectorstore.sources import FilterError
 from vectorstore.store import Store
 
 # Refusal: answer only when the best sentence's cosine, plus a bonus when the question's names and numbers are
@@ -29,24 +31,54 @@ _CITATION = re.compile(r"\[(\d+)\]")
 
 @dataclass
 class Source:
-    """A cited passage, numbered as in the answer."""
+    """A cited article, numbered as in the answer: one number per article, however many of its passages the
+    answer quotes (two numbers for one article would make an answer look better supported than it is)."""
 
     n: int
-    hit: Hit
+    hit: Hit  # the first quoted passage; its metadata is the article's
     quote: str
+    chunk_ids: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "n": self.n,
             "article_id": self.hit.article_id,
             "chunk_id": self.hit.chunk_id,
+            "chunk_ids": self.chunk_ids or [self.hit.chunk_id],
             "title": self.hit.title,
             "date": self.hit.date,
             "url": self.hit.url,
             "source": self.hit.source,
-            "score": round(self.hit.score, 4),
+            "search_score": round(self.hit.score, 4),
             "quote": self.quote,
         }
+
+
+def sources_by_article(quoted: list[tuple[Hit, str]]) -> tuple[list[Source], list[int]]:
+    """One source per article, numbered in order of first appearance, and the number of each quoted passage."""
+    by_article: dict[str, Source] = {}
+    numbers = []
+    for hit, quote in quoted:
+        source = by_article.get(hit.article_id)
+        if source is None:
+            source = by_article[hit.article_id] = Source(len(by_article) + 1, hit, quote, [hit.chunk_id])
+        else:
+            if hit.chunk_id not in source.chunk_ids:
+                source.chunk_ids.append(hit.chunk_id)
+            if quote not in source.quote:
+                source.quote += " … " + quote
+        numbers.append(source.n)
+    return list(by_article.values()), numbers
+
+
+def cite(sentences: list[str], numbers: list[int]) -> str:
+    """The sentences with `[n]` after the last of each run from one source: after a quotation's closing mark,
+    not inside it (a French quote often spans two sentences: « … nuit. L'État … »)."""
+    parts = []
+    for i, (sentence, n) in enumerate(zip(sentences, numbers, strict=True)):
+        last_of_run = i + 1 == len(numbers) or numbers[i + 1] != n
+        parts.append(f"{sentence} [{n}]" if last_of_run else sentence)
+    return " ".join(parts)
 
 
 @dataclass
@@ -68,8 +100,10 @@ class Answer:
             "answer": self.answer,
             "refused": self.refused,
             "sources": [s.as_json() for s in self.sources],
+            # In the order the answer uses (see extractive.order_by_evidence), so search_score need not fall.
             "retrieved": [
-                {"article_id": h.article_id, "chunk_id": h.chunk_id, "score": round(h.score, 4)} for h in self.retrieved
+                {"article_id": h.article_id, "chunk_id": h.chunk_id, "search_score": round(h.score, 4)}
+                for h in self.retrieved
             ],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }
@@ -117,11 +151,26 @@ class AnswerEngine:
         started = time.perf_counter()
         question = " ".join(question.split())
         lang = reply_language(detect_language(question, default="en"))
+        if not question:
+            return Answer(question, text("empty_question", lang), True, lang)
         self.store.refresh()
+        if self.store.is_empty():
+            return Answer(question, text("no_articles", lang), True, lang)
+        try:
+            filters = self.store.resolve_filters(filters)
+        except FilterError as exc:
+            return Answer(question, filter_problem(exc, lang), True, lang)
+        if filters and not self.store.count_matching(filters):
+            return Answer(question, text("no_match", lang), True, lang)
         search_query = conversation.search_query(question, self.llm) if conversation else question
-        hits = self.store.search(search_query, k or self.k, filters)
-        retrieved_at = time.perf_counter()
-        answer = self.answer_from_hits(question, hits, lang, search_query)
+        if wants_digest(search_query):
+            hits = self.store.newest(DIGEST_ARTICLES, filters)
+            retrieved_at = time.perf_counter()
+            answer = digest(question, hits, lang, search_query)
+        else:
+            hits = self.store.search(search_query, k or self.k, filters)
+            retrieved_at = time.perf_counter()
+            answer = self.answer_from_hits(question, hits, lang, search_query)
         answer.timings_ms = {
             "retrieve": (retrieved_at - started) * 1000,
             "answer": (time.perf_counter() - retrieved_at) * 1000,
@@ -155,15 +204,49 @@ class AnswerEngine:
         same_language = detect_language(question) == best_hit.lang
         if confidence < (REFUSAL_THRESHOLD_SAME_LANGUAGE if same_language else REFUSAL_THRESHOLD):
             return refusal
+        if not extractive.enough_to_go_on(scoring_question, hits):
+            return refusal
         chosen = extractive.select(found, hits)
-        numbers: dict[int, int] = {}
-        sources: list[Source] = []
-        sentences = []
-        for candidate in chosen:
-            if candidate.hit_index not in numbers:
-                numbers[candidate.hit_index] = len(numbers) + 1
-                sources.append(Source(numbers[candidate.hit_index], hits[candidate.hit_index], candidate.text))
-            sentences.append(f"{extractive.trim_words(candidate.text)} [{numbers[candidate.hit_index]}]")
-        return Answer(
-            question, " ".join(sentences), False, lang, sources, hits, search_query=search_query, confidence=confidence
-        )
+        sources, numbers = sources_by_article([(hits[c.hit_index], c.text) for c in chosen])
+        answer = cite([extractive.trim_words(c.text) for c in chosen], numbers)
+        return Answer(question, answer, False, lang, sources, hits, search_query=search_query, confidence=confidence)
+
+
+def filter_problem(error: FilterError, lang: str) -> str:
+    """A filter error in the asker's language."""
+    if error.reason == "dates":
+        return text("dates_reversed", lang)
+    return text(f"source_{error.reason}", lang).format(wanted=error.wanted, names=", ".join(error.names) or "-")
+
+
+# Words of a question about "the news" itself rather than a topic: with nothing else, it asks for a digest.
+_NEWS_WORDS = frozenset(
+    """
+    latest newest recent recently today tonight yesterday morning week currently news new happened happening
+    going headlines update updates nouvelles nouveautés dernières dernière derniers dernier informations infos
+    actualité actualités actu passé passe aujourd hui hier matin semaine actuellement neues neueste neuesten
+    nachrichten heute gestern aktuell passiert
+    """.split()
+)
+DIGEST_ARTICLES = 3
+DIGEST_WORDS = 40
+
+
+def wants_digest(question: str) -> bool:
+    """Questions like "What is the latest news?" or "What happened today?": recent news, no topic named."""
+    return asks_for_recent(question) and all(w.lower() in _NEWS_WORDS for w in content_words(question))
+
+
+def digest(question: str, hits: list[Hit], lang: str, search_query: str) -> Answer:
+    """The headlines of the newest articles (an untitled one by its opening sentence), each cited."""
+    quoted = []
+    for hit in hits:
+        opening = next(iter(split_sentences(hit.text)), None)
+        headline = hit.title or (opening.text if opening else "")
+        if headline:
+            quoted.append((hit, extractive.trim_words(headline.rstrip(".") + ".", DIGEST_WORDS)))
+    if not quoted:
+        return Answer(question, text("refusal", lang), True, lang, search_query=search_query)
+    sources, numbers = sources_by_article(quoted)
+    answer = cite([quote for _, quote in quoted], numbers)
+    return Answer(question, answer, False, lang, sources, hits, search_query=search_query)

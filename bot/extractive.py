@@ -26,8 +26,9 @@ NUMBER_WEIGHT = 0.015
 RANK_WEIGHT = 0.01
 # The top passages are put in order by their retrieval score plus this times their best sentence's cosine: a
 # passage with one sentence that answers the question beats one that is only about the same topic (measured on
-# ../shared/eval, both halves and both languages: hit@1 +2 to +3 points; see docs/quality.md).
-SENTENCE_EVIDENCE_WEIGHT = 8.0
+# ../shared/eval, both halves and both languages: hit@1 +2 to +3 points; see docs/quality.md). It was 8 when
+# search scores ran up to 2.1; they are now that score's share, 0 to 1, so 8 / 2.1.
+SENTENCE_EVIDENCE_WEIGHT = 3.8
 # A further sentence joins the answer only when it scores within this margin of the best one.
 MARGIN = 0.08
 
@@ -144,3 +145,14 @@ def anchor_coverage(question: str, hits: list[Hit]) -> float:
         return 1.0
     present = {_fold(w) for hit in hits for w in content_words(hit.text + " " + hit.title)}
     return len(anchors & present) / len(anchors)
+
+
+def enough_to_go_on(question: str, hits: list[Hit]) -> bool:
+    """False for a question with no content words ("what?") or a lone word that no passage contains ("clear"):
+    the embedder ranks some sentence first for any text, so such a question would get a random quote."""
+    words = {_fold(w) for w in content_words(question)}
+    if len(words) != 1:
+        return bool(words)
+    (word,) = words
+    stem = word[: max(4, len(word) - 2)]  # "strikes" finds "strike", "grèves" finds "grève"
+    return any(_fold(w).startswith(stem) for hit in hits for w in content_words(hit.text + " " + hit.title))

@@ -86,7 +86,7 @@ def check_citations(reply: str, hits: list[Hit]) -> tuple[str, list[int]]:
 
 def llm_answer(llm: Any, question: str, hits: list[Hit], lang: str, fallback: Answer) -> Answer:
     """The LLM's answer with verified citations, or `fallback` (with a note when the model failed)."""
-    from bot.engine import Source
+    from bot.engine import sources_by_article
 
     try:
         reply = llm.invoke(build_messages(question, hits, lang))
@@ -100,8 +100,19 @@ def llm_answer(llm: Any, question: str, hits: list[Hit], lang: str, fallback: An
     if not cited:
         log.info("LLM answer had no valid citation; using the extractive answer")
         return fallback
-    sources = [Source(new, hits[old - 1], hits[old - 1].text[:300]) for new, old in enumerate(cited, 1)]
-    return replace(fallback, answer=rendered, sources=sources)
+    sources, numbers = sources_by_article([(hits[old - 1], hits[old - 1].text[:300]) for old in cited])
+    return replace(fallback, answer=by_article(rendered, numbers), sources=sources)
+
+
+def by_article(rendered: str, numbers: list[int]) -> str:
+    """Passage citations `[i]` (numbered 1.. in order of first citation) turned into their article's number,
+    a repeat within one run of citations dropped: "[1][2]" for two passages of one article reads "[1]"."""
+
+    def run(match: re.Match[str]) -> str:
+        cited = dict.fromkeys(numbers[int(n) - 1] for n in re.findall(r"\d+", match.group()))
+        return "".join(f"[{n}]" for n in cited)
+
+    return re.sub(r"(?:\[\d+\])+", run, rendered)
 
 
 def rewrite_follow_up(llm: Any, history: list[str], question: str) -> str | None:

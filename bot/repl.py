@@ -22,6 +22,13 @@ Options before a question narrow the search: --since 2024-06-01 --until 2024-06-
   /quit      leave (Ctrl-D works too; Ctrl-C cancels the line)"""
 
 
+# Words typed as if they were commands: answering them would quote a random article.
+_BARE_COMMANDS = {
+    "quit": "quit", "exit": "quit", "q": "quit", "help": "help", "?": "help", "reset": "reset", "clear": "reset",
+    "sources": "sources",
+}  # fmt: skip
+
+
 def _lines_from_terminal(history_file: str | None) -> Iterator[str]:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory, InMemoryHistory
@@ -90,6 +97,8 @@ def run_repl(
             write("\n".join(f"{d['date'] or '----------'}  {d['title']}" for d in docs) or "No articles yet.")
         elif line.startswith("/"):
             write(f"Unknown command {line.split()[0]}; /help lists them.")
+        elif line.lower() in _BARE_COMMANDS:
+            write(f"Commands start with a slash: /{_BARE_COMMANDS[line.lower()]}. Or ask a whole question.")
         else:
             try:
                 question, search_filters = split_filters(line)

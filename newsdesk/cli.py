@@ -213,8 +213,13 @@ def search(query: str, k: int, since: str | None, until: str | None, source: str
     """
     from newsdesk.runtime import open_store
 
-    filters = filters_from(since, until, source)
-    hits = open_store(_settings()).search(query, k, filters)
+    if not query.strip():
+        raise click.UsageError("the query is empty: give words to search for")
+    store = open_store(_settings())
+    filters = store.resolve_filters(filters_from(since, until, source))
+    if filters and not store.count_matching(filters):
+        raise click.ClickException("no article matches these filters")
+    hits = store.search(query, k, filters)
     if as_json:
         click.echo(json.dumps([h.as_json() for h in hits], ensure_ascii=False, indent=1))
         return
@@ -280,6 +285,8 @@ def ask(question: str | None, k: int, since: str | None, until: str | None, sour
     """
     from newsdesk.runtime import build_engine
 
+    if question is not None and not question.strip():
+        raise click.UsageError('the question is empty: ask something, e.g. newsdesk ask "What did Peskov say?"')
     filters = filters_from(since, until, source)
     engine = build_engine(_settings())
     if question is not None:

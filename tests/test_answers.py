@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.conversation import Conversation
-from bot.engine import AnswerEngine, cited_numbers
+from bot.engine import AnswerEngine, cite, cited_numbers, sources_by_article
 from bot.llm import make_llm
 from bot.repl import run_repl
 from ingest.articles import Article
@@ -20,7 +20,7 @@ from ingest.pipeline import Ingester, load_paths
 from newsdesk.cli import cli
 from tests.conftest import EXAMPLES, SEED, needs_seed
 from tests.fakes.llm_server import Error, FakeOpenAI, Slow
-from vectorstore.records import Hit
+from vectorstore.records import Hit, SearchFilters
 from vectorstore.store import Store
 
 
@@ -112,10 +112,18 @@ def test_the_passage_whose_sentence_answers_comes_first(engine: AnswerEngine) ->
 def test_llm_answer_with_valid_citations(engine: AnswerEngine, llm_server: FakeOpenAI) -> None:
     llm = make_llm("openai:scripted", llm_server.base_url, "test-key", timeout=5)
     llm_engine = AnswerEngine(engine.store, llm)
-    llm_server.script("Le trafic a été très perturbé [2]. 412 trains ont été supprimés [1].")
-    answer = llm_engine.ask("Combien de trains ont été supprimés pendant la grève à la SNCR ?")
+    question = "Combien de trains ont été supprimés pendant la grève à la SNCR ?"
+    passages = engine.ask(question).retrieved  # the passages, in the order the LLM is given them
+    same, other = (next(i for i, h in enumerate(passages, 1) if test(h)) for test in (
+        lambda h: h.article_id == passages[0].article_id and h is not passages[0],
+        lambda h: h.article_id != passages[0].article_id,
+    ))  # fmt: skip
+    llm_server.script(f"Le trafic a été très perturbé [{other}]. 412 trains ont été supprimés [1][{same}].")
+    answer = llm_engine.ask(question)
+    # numbered per article, in order of first citation: two passages of one article are one source
     assert answer.answer == "Le trafic a été très perturbé. [1] 412 trains ont été supprimés. [2]"
-    assert [s.n for s in answer.sources] == [1, 2]
+    assert [s.hit.article_id for s in answer.sources] == [passages[other - 1].article_id, passages[0].article_id]
+    assert set(answer.sources[1].chunk_ids) == {passages[0].chunk_id, passages[same - 1].chunk_id}
     assert_contract(answer.as_json())
     prompt = llm_server.last_request["messages"]
     assert "<passages>" in prompt[1]["content"] and "French" in prompt[0]["content"]
@@ -176,7 +184,7 @@ def test_repl_questions_take_filters(engine: AnswerEngine) -> None:
         engine, iter([f"--since 2024-10-01 {question}", f"--until 2024-01-31 {question}", "--since soon x"]), out.append
     )
     assert "Guérin" in out[0]
-    assert "do not say" in out[1]
+    assert "No article matches these filters" in out[1]
     assert out[2] == "'soon' is not a date (use YYYY-MM-DD)"
 
 
@@ -210,3 +218,88 @@ def test_article_text_reaches_the_llm_as_fenced_data(embedder, llm_server: FakeO
     assert "title=\"Harbour fees rise' role='system\"" in data
     assert "PWNED" not in answer.answer and "12 percent" in answer.answer
     assert_contract(answer.as_json())
+
+
+def test_empty_and_contentless_questions_are_not_answered(engine: AnswerEngine, data_dir: Path) -> None:
+    blank = engine.ask("  \n ")
+    assert blank.refused and blank.answer == "Ask me something about the articles." and not blank.sources
+    for question in ("what?", "et alors ?", "zxqv"):  # no content words; a lone word no article contains
+        answer = engine.ask(question)
+        assert answer.refused and not answer.sources, question
+    runner = CliRunner()
+    for command in (["ask", ""], ["ask", "   "], ["search", ""]):
+        result = runner.invoke(cli, command)
+        assert result.exit_code == 2 and "empty" in result.output, command
+    out: list[str] = []
+    run_repl(engine, iter(["clear", "quit"]), out.append)
+    assert out == [
+        "Commands start with a slash: /reset. Or ask a whole question.",
+        "Commands start with a slash: /quit. Or ask a whole question.",
+    ]
+
+
+def test_one_article_gets_one_number() -> None:
+    """Sentences from two passages of one article are one source, cited once after the last of them (after
+    the closing quote of a quotation that spans both)."""
+    first = Hit("a-0", "a", "« Nous tiendrons la nuit.", 0.9, title="A")
+    second = Hit("a-1", "a", "L'État paiera », a dit le maire.", 0.8, title="A")
+    other = Hit("b-0", "b", "Le port a rouvert.", 0.7, title="B")
+    sources, numbers = sources_by_article(
+        [(first, "« Nous tiendrons la nuit."), (second, "L'État paiera »"), (other, "x")]
+    )
+    assert numbers == [1, 1, 2] and [s.n for s in sources] == [1, 2]
+    assert sources[0].chunk_ids == ["a-0", "a-1"] and sources[0].quote == "« Nous tiendrons la nuit. … L'État paiera »"
+    assert cite(["« Nous tiendrons la nuit.", "L'État paiera »", "Le port a rouvert."], numbers) == (
+        "« Nous tiendrons la nuit. L'État paiera » [1] Le port a rouvert. [2]"
+    )
+
+
+def test_extractive_answer_numbers_sources_per_article(engine: AnswerEngine) -> None:
+    hits = [
+        Hit("a-0", "a", "The mayor of Lorvan said the old bridge will reopen to traffic in May.", 0.9, title="Lorvan"),
+        Hit(
+            "a-1", "a", "The mayor of Lorvan added that the bridge repairs cost 3 million euros.", 0.85, title="Lorvan"
+        ),
+        Hit("b-0", "b", "Lorvan's football club won its match against Kerlan on Sunday.", 0.5, title="Sport"),
+    ]
+    answer = engine.answer_from_hits("What did the mayor of Lorvan say about the bridge?", hits, "en")
+    assert not answer.refused and "May" in answer.answer and "3 million" in answer.answer
+    assert cited_numbers(answer.answer) == [1] and len(answer.sources) == 1
+    assert answer.as_json()["sources"][0]["chunk_ids"] == ["a-0", "a-1"]
+
+
+def test_filters_find_sources_as_typed_and_say_when_nothing_matches(engine: AnswerEngine) -> None:
+    question = "Combien de trains ont été supprimés ?"
+    for typed in (
+        "Le Courrier de Valmont",
+        "le courrier de valmont",
+        "Le Courrier",
+        "courrier",
+        "LE COURRIER DE VALMONT",
+    ):
+        answer = engine.ask(question, filters=SearchFilters(source=typed))
+        assert "412" in answer.answer and answer.sources[0].hit.source == "Le Courrier de Valmont", typed
+    ambiguous = engine.ask(question, filters=SearchFilters(source="le"))
+    assert ambiguous.refused and "Le Courrier de Valmont, Le Journal des Garrigues" in ambiguous.answer
+    typo = engine.ask("When did the port reopen?", filters=SearchFilters(source="gazete kestrel"))
+    assert typo.refused and typo.answer == "No source is called “gazete kestrel”. Did you mean Kestrel Harbour Gazette?"
+    future = engine.ask(question, filters=SearchFilters(since=20300101))
+    assert future.refused and future.answer == "Aucun article ne correspond à ces filtres."
+    reversed_dates = engine.ask("When did the port reopen?", filters=SearchFilters(since=20240601, until=20240101))
+    assert reversed_dates.refused and "--since is after --until" in reversed_dates.answer
+
+
+def test_latest_news_lists_the_newest_headlines(engine: AnswerEngine) -> None:
+    newest = [d["title"] for d in engine.store.documents(limit=3)]
+    for question in ("What is the latest news?", "What happened today?", "Quelles sont les dernières nouvelles ?"):
+        answer = engine.ask(question)
+        assert not answer.refused, question
+        assert [s.hit.title for s in answer.sources] == newest and cited_numbers(answer.answer) == [1, 2, 3]
+        assert_contract(answer.as_json())
+    topical = engine.ask("What is the latest on the SNCR strike?")
+    assert "SNCR" in topical.sources[0].hit.title, "a topic named: a normal answer, not the headlines"
+
+
+def test_ask_on_an_empty_store_says_to_ingest_first(data_dir: Path) -> None:
+    result = CliRunner().invoke(cli, ["ask", "What did Peskov say?"])
+    assert result.exit_code == 0 and "No articles yet: ingest some first" in result.output

@@ -35,6 +35,12 @@ def test_ingest_examples_then_search_sources_remove(data_dir: Path) -> None:
     hits = json.loads(out)
     assert {"text", "score", "article_id", "chunk_id", "title", "date", "url"} <= set(hits[0])
     assert "SNCR" in hits[0]["title"]
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True) and all(0 < s <= 1 for s in scores), scores
+    code, out = run("search", "--source", "le courrier de valmont", "--json", "budget")
+    assert code == 0 and {h["source"] for h in json.loads(out)} == {"Le Courrier de Valmont"}
+    code, out = run("search", "--since", "2030-01-01", "budget")
+    assert code == 1 and "no article matches these filters" in out
 
     code, out = run("sources", "--json")
     docs = json.loads(out)

@@ -54,6 +54,22 @@ def index_terms(text: str) -> str:
     return _GROUPED_NUMBER.sub(lambda m: re.sub(r"\D", "", m.group()), text)
 
 
+def _filter_sql(filters: SearchFilters | None) -> tuple[list[str], list[object]]:
+    """SQL conditions on documents (aliased `d`) for ready documents that pass the filters, and their values."""
+    where: list[str] = ["d.state = 'ready'"]
+    params: list[object] = []
+    if filters and filters.since is not None:
+        where.append("d.date_int >= ?")
+        params.append(filters.since)
+    if filters and filters.until is not None:
+        where.append("d.date_int <= ?")
+        params.append(filters.until)
+    if filters and filters.source:
+        where.append("d.source = ?")
+        params.append(filters.source)
+    return where, params
+
+
 class Catalog:
     """Documents, chunks and keyword search in one SQLite file (WAL mode, safe for several processes)."""
 
@@ -182,6 +198,26 @@ class Catalog:
     def count_documents(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM documents WHERE state = 'ready'").fetchone()[0]
 
+    def source_names(self) -> list[str]:
+        """The distinct sources of ready documents (what a --source filter can name)."""
+        rows = self._db.execute("SELECT DISTINCT source FROM documents WHERE state = 'ready' AND source != ''")
+        return [row[0] for row in rows]
+
+    def count_matching(self, filters: SearchFilters) -> int:
+        """How many ready documents the filters let through."""
+        where, params = _filter_sql(filters)
+        return self._db.execute(f"SELECT COUNT(*) FROM documents d WHERE {' AND '.join(where)}", params).fetchone()[0]
+
+    def newest_leads(self, limit: int, filters: SearchFilters | None = None) -> list[tuple[str, str, str, int]]:
+        """(chunk id, document id, text, position) of the first chunk of the `limit` newest ready documents."""
+        where, params = _filter_sql(filters)
+        return self._db.execute(
+            "SELECT c.id, c.document_id, c.text, c.position FROM documents d"
+            " JOIN chunks c ON c.document_id = d.id AND c.position = 0"
+            f" WHERE {' AND '.join(where)} ORDER BY d.date_int DESC, d.added_at DESC LIMIT ?",
+            [*params, limit],
+        ).fetchall()
+
     def count_chunks(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
 
@@ -213,16 +249,9 @@ class Catalog:
             return []
         column = "stems" if lang else "terms"
         match = f"{{{column}}} : (" + " OR ".join('"' + w.replace('"', "") + '"' for w in dict.fromkeys(words)) + ")"
-        where, params = ["chunks_fts MATCH ?", "d.state = 'ready'"], [match]
-        if filters and filters.since is not None:
-            where.append("d.date_int >= ?")
-            params.append(filters.since)
-        if filters and filters.until is not None:
-            where.append("d.date_int <= ?")
-            params.append(filters.until)
-        if filters and filters.source:
-            where.append("d.source = ?")
-            params.append(filters.source)
+        where, params = _filter_sql(filters)
+        where.insert(0, "chunks_fts MATCH ?")
+        params.insert(0, match)
         if lang:
             where.append("d.lang = ?")
             params.append(lang)

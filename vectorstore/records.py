@@ -33,7 +33,8 @@ class ChunkRecord:
 
 @dataclass
 class Hit:
-    """A retrieved passage with its document's metadata; `score` is the fused relevance, higher is better."""
+    """A retrieved passage with its document's metadata; `score` is the search's fused relevance, from 0 to 1
+    (dense and keyword evidence, each scaled to the best candidate, weighted), higher is better."""
 
     chunk_id: str
     article_id: str

@@ -25,6 +25,7 @@ from vectorstore.chroma import ChromaCollection, EmbedderMismatch, StoreUnavaila
 from vectorstore.embeddings import NewsEmbeddings
 from vectorstore.language import anchor_words, asks_for_recent, content_words, detect_language
 from vectorstore.records import ChunkRecord, DocumentInfo, Hit, SearchFilters
+from vectorstore.sources import FilterError, match_source
 
 
 class StorageError(RuntimeError):
@@ -185,6 +186,33 @@ class Store:
     def documents(self, limit: int | None = None, offset: int = 0) -> list[dict[str, object]]:
         return self.catalog.documents(limit, offset)
 
+    def is_empty(self) -> bool:
+        return self.catalog.count_documents() == 0
+
+    def resolve_filters(self, filters: SearchFilters | None) -> SearchFilters | None:
+        """The filters with the source name a user typed replaced by the stored name it means (FilterError when
+        it means none or several, or when the dates are the wrong way round)."""
+        if not filters:
+            return filters
+        if filters.since is not None and filters.until is not None and filters.since > filters.until:
+            raise FilterError(
+                f"--since ({filters.since}) is after --until ({filters.until}): no article matches", "dates"
+            )
+        source = match_source(filters.source, self.catalog.source_names()) if filters.source else None
+        return SearchFilters(filters.since, filters.until, source)
+
+    def count_matching(self, filters: SearchFilters) -> int:
+        return self.catalog.count_matching(filters)
+
+    def newest(self, k: int, filters: SearchFilters | None = None) -> list[Hit]:
+        """The opening passage of each of the k newest articles, newest first (for "what is the latest news?")."""
+        leads = self.catalog.newest_leads(k, filters)
+        docs = self.catalog.document_info(list({document_id for _, document_id, _, _ in leads}))
+        return [
+            self._hit(cid, (document_id, text, position), docs.get(document_id, {}), 0.0, 0.0, 0.0)
+            for cid, document_id, text, position in leads
+        ]
+
     def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
         """The k best passages for `query`: dense ranking fused with language-aware keyword rankings."""
         depth = max(30, 4 * k)
@@ -227,12 +255,13 @@ class Store:
         texts = self.catalog.chunk_texts(best)
         docs = self.catalog.document_info(list({document_id for document_id, _, _ in texts.values()}))
         keyword_scores = {**anchor_scores, **same_scores}
+        most = 1.0 + self.fusion.same_language + self.fusion.anchors  # a hit's score is a share of this, 0 to 1
         return [
             self._hit(
                 cid,
                 texts[cid],
                 docs.get(texts[cid][0], {}),
-                fused[cid],
+                fused[cid] / most,
                 dense_scores.get(cid, floor),
                 keyword_scores.get(cid, 0.0),
             )
