@@ -8,7 +8,9 @@ awaited through asyncio.to_thread.
 from __future__ import annotations
 
 import asyncio
+import copy
 import io
+import itertools
 import json
 import logging
 import math
@@ -31,6 +33,7 @@ import bot.telegram as telegram_module
 from bot.engine import Answer, AnswerEngine, Source
 from bot.render import answer_html, split_message, telegram_length
 from bot.telegram import CHATS_FILE, ChatMemory, FloodLimit, RedactSecrets, build_application, polling
+from ingest.articles import Article
 from ingest.pipeline import Ingester, load_paths
 from newsdesk.cli import cli
 from newsdesk.settings import Settings
@@ -113,13 +116,27 @@ async def replies(fake: FakeBotApi, chat_id: int, count: int = 1, timeout: float
     return await asyncio.to_thread(fake.wait_for_messages, chat_id, count, timeout)
 
 
-async def converse(fake: FakeBotApi, chat_id: int, *texts: str, user_id: int | None = None) -> list[dict]:
+async def converse(
+    fake: FakeBotApi, chat_id: int, *texts: str, user_id: int | None = None, language_code: str = "en"
+) -> list[dict]:
     """Send each text once the previous one is answered (in a chat with no earlier replies): one reply each."""
     answered: list[dict] = []
     for number, text in enumerate(texts, 1):
-        fake.send_text(chat_id, text, user_id=user_id)
+        fake.send_text(chat_id, text, user_id=user_id, language_code=language_code)
         answered = await replies(fake, chat_id, number)
     return answered
+
+
+async def until_sent(
+    fake: FakeBotApi, chat_id: int, done: Callable[[list[dict]], bool], timeout: float = 60
+) -> list[dict]:
+    """The messages sent to a chat, once `done` holds for them."""
+    deadline = time.monotonic() + timeout
+    while not done(sent := fake.sent_messages(chat_id)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"chat {chat_id} got only {[m['text'] for m in sent]}")
+        await asyncio.sleep(0.05)
+    return sent
 
 
 def sent_html(fake: FakeBotApi, chat_id: int) -> list[str]:
@@ -540,19 +557,145 @@ def test_long_work_keeps_the_typing_action_going(
     assert fake.calls().index(sent) > fake.calls().index(typing[-1])  # no "typing…" after the answer
 
 
-def test_a_flooding_user_is_told_once_to_slow_down(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+REFUSAL = "The articles I have do not say."
+NOT_ANSWERED = re.compile(r"^You are asking faster than I can answer: (\d+) messages? (?:was|were) not answered\. "
+                          r"Please wait (\d+) s before sending (?:it|them) again\.$")  # fmt: skip
+
+
+def not_answered(sent: list[dict]) -> list[tuple[int, int]]:
+    """(messages not answered, seconds to wait) of each flood notice among `sent`."""
+    return [(int(m[1]), int(m[2])) for m in (NOT_ANSWERED.match(s["text"]) for s in sent) if m]
+
+
+def test_every_message_over_the_flood_limit_is_reported_in_rate_limited_notices(
+    engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path
+) -> None:
+    """Nothing is dropped silently: notices say how many messages were not answered and how long to wait, and a
+    flood of them cannot make the bot flood Telegram (at most one notice per `notice_every` seconds)."""
+    question = "What is the capital of Australia?"
+
+    def counted(dropped: int) -> Callable[[list[dict]], bool]:
+        return lambda sent: sum(n for n, _ in not_answered(sent)) == dropped
+
     async def scenario() -> None:
-        for _ in range(4):
-            fake.send_text(112, "What is the capital of Australia?")
-        await replies(fake, 112, 3)
-        fake.send_text(113, "What is the capital of Australia?")
+        for _ in range(6):
+            fake.send_text(112, question)
+        await until_sent(fake, 112, counted(4))
+        for _ in range(30):
+            fake.send_text(112, question)
+            await asyncio.sleep(0.05)
+        await until_sent(fake, 112, counted(34))
+        fake.send_text(113, question)  # everyone else is still answered
         await replies(fake, 113, 1)
 
-    run_bot(bot_settings(tmp_path, fake), engine, scenario, flood=FloodLimit(messages=2, seconds=60))
-    texts = [m["text"] for m in fake.sent_messages(112)]
-    assert sorted(texts) == ["The articles I have do not say."] * 2 + [
-        "You are asking faster than I can answer; please wait a moment."
+    run_bot(bot_settings(tmp_path, fake), engine, scenario, flood=FloodLimit(messages=2, seconds=60, notice_every=1.0))
+    sent = fake.sent_messages(112)
+    notices = not_answered(sent)
+    assert [m["text"] for m in sent].count(REFUSAL) == 2 and len(sent) == 2 + len(notices)
+    assert sum(n for n, _ in notices) == 34 and len(notices) <= 4, notices
+    assert all(1 <= wait <= 60 for _, wait in notices)
+    times = [
+        c["at"] for c in fake.calls("sendMessage") if c["params"]["chat_id"] == 112 and "faster" in c["params"]["text"]
     ]
+    assert all(later - earlier >= 0.95 for earlier, later in itertools.pairwise(times)), times
+    assert fake.sent_messages(113)[0]["text"] == REFUSAL
+
+
+def test_commands_do_not_count_against_the_question_limit(
+    engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path
+) -> None:
+    """Commands have a window of their own: three of them, then three questions, all answered under a limit of
+    three; the fourth question is not."""
+    question = "Which club did Yanis Koné join?"
+
+    async def scenario() -> list[dict]:
+        await converse(fake, 115, "/start", "/help", "/sources", question, question, question)
+        fake.send_text(115, question)
+        return await until_sent(fake, 115, lambda sent: len(sent) == 7)
+
+    sent = run_bot(
+        bot_settings(tmp_path, fake), engine, scenario, flood=FloodLimit(messages=3, seconds=60, notice_every=1.0)
+    )
+    texts = [m["text"] for m in sent]
+    assert "numbered sources" in texts[0] and "/reset" in texts[1] and "Latest articles" in texts[2]
+    assert all("Lindenau" in answer for answer in texts[3:6])
+    assert [count for count, _ in not_answered(sent[6:])] == [1]
+
+
+def test_sources_pages_with_very_long_titles_are_one_message_each(
+    embedder,  # type: ignore[no-untyped-def]
+    fake: FakeBotApi,
+    tmp_path: Path,
+) -> None:
+    """300-character titles full of markup characters, 1 kB addresses: a page is still one message, so ▶ and ◀
+    replace all of it."""
+    store = Store(tmp_path / "long", embedder)
+    Ingester(store).ingest(
+        Article(
+            id=f"long-{n}",
+            title=(f"Story {n} & <R&D> " + "the longest headline ever written " * 10)[:300],
+            date=f"2024-01-{n:02d}",
+            source="The Long & Winding <Gazette> " * 3,
+            url=f"https://example.com/{n}/" + "a" * 1000,
+            text=f"Short story number {n} about the harbour.",
+        )
+        for n in range(1, 8)
+    )
+
+    async def scenario() -> tuple[dict, dict, dict]:
+        fake.send_text(120, "/sources")
+        [first] = await replies(fake, 120)
+        first = copy.deepcopy(first)
+        fake.press_button(120, first["message_id"], "sources:2")
+        await asyncio.to_thread(fake.wait_for, lambda c: c["method"] == "editMessageText", 10)
+        second = fake.message(120, first["message_id"])
+        fake.press_button(120, first["message_id"], "sources:1")
+        await asyncio.to_thread(
+            fake.wait_for, lambda c: len([c for c in fake.calls("editMessageText") if c["status"] == 200]) == 2, 10
+        )
+        return first, second, fake.message(120, first["message_id"])
+
+    first, second, back = run_bot(bot_settings(tmp_path, fake), AnswerEngine(store), scenario)
+    assert len(fake.sent_messages(120)) == 1
+    assert first["text"].startswith("Latest articles (page 1 of 2, 7 in all)")
+    assert [line.split(".")[0] for line in first["text"].splitlines()[1:]] == ["1", "2", "3", "4", "5"]
+    assert "1. Story 7 & <R&D> the longest headline" in first["text"] and "…" in first["text"]
+    assert second["text"].startswith("Latest articles (page 2 of 2, 7 in all)") and "\n7. Story 1 &" in second["text"]
+    assert back["text"] == first["text"]
+    assert all(telegram_length(html) <= 4096 for html in sent_html(fake, 120))
+
+
+def test_the_bots_own_words_follow_the_users_language(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+    """The words of a message decide; a command with none (/start) goes by the user's Telegram language."""
+    french_question = "Combien de trains ont été supprimés le premier jour de la grève de la SNCR ?"
+
+    async def scenario() -> list[dict]:
+        start, help_, sources = await converse(fake, 130, "/start", "/help", "/sources", language_code="fr")
+        fake.press_button(130, sources["message_id"], "sources:2", language_code="fr")
+        await asyncio.to_thread(fake.wait_for, lambda c: c["method"] == "editMessageText", 10)
+        for _ in range(4):  # a French question from a user whose Telegram is in English
+            fake.send_text(131, french_question)
+        await until_sent(fake, 131, lambda sent: len(sent) == 4)
+        fake.send_text(666, "Qui a gagné l'élection régionale en Haute-Corvelle ?")
+        fake.send_text(667, "/start", language_code="fr-CA")
+        fake.send_text(668, "/start")
+        return [start, help_, fake.message(130, sources["message_id"])] + [
+            (await replies(fake, stranger))[0] for stranger in (666, 667, 668)
+        ]
+
+    settings = bot_settings(tmp_path, fake, allowed_users="130,131")
+    flood = FloodLimit(messages=3, seconds=60, notice_every=1.0)
+    start, help_, sources, stranger, stranger_fr, stranger_en = run_bot(settings, engine, scenario, flood=flood)
+    assert start["text"].startswith("Je réponds aux questions") and "Qu'a dit le maire" in start["text"]
+    assert help_["text"].startswith("Poser une question") and "/reset oublier cette conversation" in help_["text"]
+    assert sources["text"].startswith("Derniers articles (page 2 sur ")
+    answers = [m["text"] for m in fake.sent_messages(131)]
+    assert sum("412" in answer for answer in answers) == 3
+    assert "1 message est resté sans réponse. Attendez " in "".join(answers)
+    assert stranger["text"] == stranger_fr["text"] == "Désolé, ce bot est privé."
+    assert stranger_en["text"] == "Sorry, this bot is private."
+    assert [c["command"] for c in fake.commands("fr")] == [c["command"] for c in fake.commands()]
+    assert fake.commands("fr")[0]["description"] == "Ce que fait ce bot"
 
 
 def test_fifty_chats_five_hundred_questions_each_answered_once_in_its_chat(
