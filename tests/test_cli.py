@@ -1,6 +1,5 @@
 """The `newsdesk` command as a user runs it, in-process (CliRunner) and as real processes where it matters."""
 
-import ast
 import json
 import os
 import random
@@ -116,13 +115,3 @@ def stored_chunks(data_dir: Path) -> tuple[set[str], set[str]]:
 
     store = open_store(Settings(NEWSDESK_DATA_DIR=str(data_dir)))  # type: ignore[call-arg]
     return store.vectors.ids(), store.catalog.chunk_ids()
-
-
-def test_vectorstore_imports_neither_ingest_nor_bot() -> None:
-    for path in (ROOT / "vectorstore").glob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            assert not any(n.split(".")[0] in {"ingest", "bot", "newsdesk"} for n in names), path
