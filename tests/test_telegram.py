@@ -8,6 +8,7 @@ awaited through asyncio.to_thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import io
 import itertools
@@ -1002,20 +1003,37 @@ def test_bot_polls_feeds_and_answers_from_a_new_entry(
     assert pages.HITS["/second"] == fetched_before + 1, "an entry is fetched once, however often the feed is polled"
 
 
+def writing_rows(data_dir: Path) -> set[tuple[str, str]]:
+    """(id, content hash) of the documents the catalog has marked `writing`: step 1 of the write protocol is
+    committed and step 3 is not."""
+    catalog = next(data_dir.glob("*.catalog.sqlite3"), None)  # connecting would create it
+    if catalog is None:
+        return set()
+    with contextlib.closing(sqlite3.connect(catalog, timeout=5)) as db:
+        try:
+            return set(db.execute("SELECT id, content_hash FROM documents WHERE state = 'writing'"))
+        except sqlite3.OperationalError:  # the file is there a moment before its tables
+            return set()
+
+
 def test_two_ingests_and_a_running_bot_at_once(
     embedder,  # type: ignore[no-untyped-def]
     fake: FakeBotApi,
     tmp_path: Path,
 ) -> None:
     """Two `python -m ingest` processes write the same folder of articles, plus one article each, while the bot
-    answers questions from the same store: every question is answered, both new articles are found, and Chroma
-    and the catalog agree on every chunk."""
+    answers a question about an article they do not touch, over and over: every answer is right (no apology, no
+    refusal), some were being answered while a write was half done, both new articles are found afterwards, and
+    Chroma and the catalog agree on every chunk."""
     import os
     import subprocess
     import sys
 
     data_dir = tmp_path / "busy"
     store = Store(data_dir, embedder)
+    Ingester(store).ingest(
+        [Article(id="orvin-ferries", title="Lake Orvin gets electric ferries", text=UPLOAD.decode().split("---")[-1])]
+    )
     live_engine = AnswerEngine(store)
     extras = []
     for number, town in enumerate(("Orlen", "Verdal"), 1):
@@ -1028,8 +1046,17 @@ def test_two_ingests_and_a_running_bot_at_once(
         )
         extras.append(extra)
     env = {**os.environ, "NEWSDESK_DATA_DIR": str(data_dir)}
+    questions: list[tuple[float, float]] = []  # when each question was sent and answered
+    writes: list[float] = []  # moments a document was seen half-written
+
+    async def watch_writes() -> None:
+        while True:
+            if await asyncio.to_thread(writing_rows, data_dir):
+                writes.append(time.monotonic())
+            await asyncio.sleep(0.01)
 
     async def scenario() -> list[dict]:
+        watcher = asyncio.create_task(watch_writes())
         ingests = [
             subprocess.Popen(
                 [sys.executable, "-m", "ingest", "--json", str(EXAMPLES), str(extra)],
@@ -1037,12 +1064,12 @@ def test_two_ingests_and_a_running_bot_at_once(
             )
             for extra in extras
         ]  # fmt: skip
-        asked = 0
         while any(p.poll() is None for p in ingests):
-            fake.send_text(901, "Which club did Yanis Koné join?")
-            asked += 1
-            await replies(fake, 901, asked, timeout=60)
-            await asyncio.sleep(0.2)
+            sent = time.monotonic()
+            fake.send_text(901, "How many electric ferries will Lake Orvin buy?")
+            await replies(fake, 901, len(questions) + 1, timeout=60)
+            questions.append((sent, time.monotonic()))
+        watcher.cancel()
         reports = [json.loads(p.communicate()[0]) for p in ingests]
         assert [p.returncode for p in ingests] == [0, 0] and all(r["failed"] == 0 for r in reports)
         fake.send_text(902, "How many books does the new Orlen library hold?")
@@ -1051,6 +1078,9 @@ def test_two_ingests_and_a_running_bot_at_once(
 
     orlen, verdal = run_bot(bot_settings(tmp_path, fake), live_engine, scenario, flood=FloodLimit(messages=1000))
     assert "20 thousand" in orlen["text"] and "40 thousand" in verdal["text"]
-    assert all(m["text"] for m in fake.sent_messages(901))
+    answers = [m["text"] for m in fake.sent_messages(901)]
+    assert len(answers) == len(questions) and all("17" in a and "Lake Orvin gets electric" in a for a in answers)
+    during = [(sent, answered) for sent, answered in questions if any(sent <= t <= answered for t in writes)]
+    assert writes and during, f"no question overlapped a write ({len(questions)} asked, {len(writes)} write samples)"
     assert store.vectors.ids() == store.catalog.chunk_ids()
     assert store.catalog.count_documents() == len(store.documents()) >= 10
