@@ -667,7 +667,8 @@ def _language(message: Message, words: str = "") -> str:
 
 def _article_line(n: int, doc: dict[str, object], lang: str) -> str:
     """A /sources line that fits SOURCES_LINE_LIMIT: shortened title and source name, and when that is still too
-    long (a 2 kB address, or markup characters that escape to several) no link and shorter words."""
+    long (a 2 kB address, or markup characters that escape to several) no link and shorter words, which fit
+    even if every character escapes to five ("&amp;")."""
     title, source, date, url = (str(doc[key] or "") for key in ("title", "source", "date", "url"))
     date = date or text("undated", lang)
     line = article_html(n, _shorten(title, SOURCES_TITLE_CHARS), date, _shorten(source, SOURCES_NAME_CHARS), url)
