@@ -1,18 +1,25 @@
 """`newsdesk chat`: a local REPL over the answering engine, for trying questions and follow-ups.
 
-Line editing and history come from prompt_toolkit on a terminal; piped input is read line by line and the
-output stays plain.
+Line editing and history come from prompt_toolkit on a terminal, and answers are coloured by Rich; piped input
+is read line by line and the output stays plain. Whatever a user typed or an article holds is printed as plain
+text, never as Rich markup: "/[/x]" or a title with "[/b]" in it would otherwise raise MarkupError.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from functools import partial
+from typing import TYPE_CHECKING
 
 from bot.conversation import Conversation
 from bot.engine import Answer, AnswerEngine
 from bot.filters import split_filters
 from vectorstore.chroma import StoreUnavailable
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
 HELP = """Ask a question about the articles. Follow-ups ("and what did Attal say?") use the conversation.
 Options before a question narrow the search: --since 2024-06-01 --until 2024-06-30 --source "Le Monde".
@@ -45,19 +52,17 @@ def _lines_from_terminal(history_file: str | None) -> Iterator[str]:
             return
 
 
-def _colour(answer: Answer, enabled: bool) -> str:
-    if not enabled:
-        return answer.render()
-    from rich.markup import escape
+def _coloured(answer: Answer) -> Text:
+    """The answer in bold (a refusal in yellow), its note dim, its sources cyan: styles applied to the text,
+    never parsed from it."""
+    from rich.text import Text
 
-    body = escape(answer.answer)
-    style = "yellow" if answer.refused else "bold"
-    parts = [f"[{style}]{body}[/{style}]"]
+    shown = Text(answer.answer, style="yellow" if answer.refused else "bold")
     if answer.note:
-        parts.append(f"[dim]{escape(answer.note)}[/dim]")
+        shown.append("\n\n" + answer.note, style="dim")
     if answer.sources:
-        parts.append("[cyan]" + "\n".join(escape(line) for line in answer.source_lines()) + "[/cyan]")
-    return "\n\n".join(parts)
+        shown.append("\n\n" + "\n".join(answer.source_lines()), style="cyan")
+    return shown
 
 
 def run_repl(
@@ -65,22 +70,34 @@ def run_repl(
     lines: Iterator[str] | None = None,
     write: Callable[[str], None] | None = None,
     history_file: str | None = None,
+    console: Console | None = None,
 ) -> None:
-    """Read questions until /quit or end of input; answer each with its sources."""
+    """Read questions until /quit or end of input; answer each with its sources. Output goes to `write`, else to
+    `console` (Rich, answers coloured; a terminal's when interactive), else to stdout."""
     interactive = lines is None and sys.stdin.isatty()
     if lines is None:
         lines = _lines_from_terminal(history_file) if interactive else (line.rstrip("\n") for line in sys.stdin)
-    if write is None:
-        if interactive:
-            from rich.console import Console
+    if write is None and console is None and interactive:
+        from rich.console import Console
 
-            console = Console()
-            write = console.print
-        else:
-            write = print
+        console = Console()
+    show: Callable[[str], None]
+    if write is None and console is not None:
+        terminal = console
+        show = partial(terminal.print, markup=False, highlight=False)
+
+        def show_answer(answer: Answer) -> None:
+            terminal.print(_coloured(answer))
+
+    else:
+        show = write or print
+
+        def show_answer(answer: Answer) -> None:
+            show(answer.render())
+
     conversation = Conversation()
     if interactive:
-        write("Ask about the articles. /help for commands.")
+        show("Ask about the articles. /help for commands.")
     for raw in lines:
         line = raw.strip()
         if not line:
@@ -88,24 +105,26 @@ def run_repl(
         if line in {"/quit", "/exit"}:
             break
         if line == "/help":
-            write(HELP)
+            show(HELP)
         elif line == "/reset":
             conversation.reset()
-            write("Conversation forgotten.")
+            show("Conversation forgotten.")
         elif line == "/sources":
             docs = engine.store.documents(limit=10)
-            write("\n".join(f"{d['date'] or '----------'}  {d['title']}" for d in docs) or "No articles yet.")
+            show("\n".join(f"{d['date'] or '----------'}  {d['title']}" for d in docs) or "No articles yet.")
         elif line.startswith("/"):
-            write(f"Unknown command {line.split()[0]}; /help lists them.")
+            show(f"Unknown command {line.split()[0]}; /help lists them.")
         elif line.lower() in _BARE_COMMANDS:
-            write(f"Commands start with a slash: /{_BARE_COMMANDS[line.lower()]}. Or ask a whole question.")
+            show(f"Commands start with a slash: /{_BARE_COMMANDS[line.lower()]}. Or ask a whole question.")
         else:
             try:
                 question, search_filters = split_filters(line)
             except ValueError as exc:
-                write(str(exc))
+                show(str(exc))
                 continue
             try:
-                write(_colour(engine.ask(question, conversation, filters=search_filters), interactive))
+                answer = engine.ask(question, conversation, filters=search_filters)
             except StoreUnavailable as exc:
-                write(f"{exc}; try again later.")
+                show(f"{exc}; try again later.")
+                continue
+            show_answer(answer)

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import importlib.util
 import logging
+import math
 import re
 import secrets
 import sqlite3
@@ -21,7 +22,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from html import escape
 from math import ceil
@@ -56,8 +57,8 @@ from telegram.request import HTTPXRequest, RequestData
 from bot.conversation import Conversation
 from bot.engine import Answer, AnswerEngine
 from bot.filters import split_filters
-from bot.render import answer_html, article_html, split_message
-from bot.texts import text
+from bot.render import MESSAGE_LIMIT, answer_html, article_html, split_message, telegram_length
+from bot.texts import reply_language, text
 from ingest.articles import Article
 from ingest.feeds import FeedLog, FeedWatcher
 from ingest.loaders import SUFFIXES, load_file
@@ -65,6 +66,7 @@ from ingest.pipeline import Ingester, IngestReport, load_sources
 from ingest.web import is_url
 from newsdesk.settings import Settings
 from vectorstore.chroma import StoreUnavailable
+from vectorstore.language import detect_language
 from vectorstore.records import SearchFilters
 
 log = logging.getLogger(__name__)
@@ -73,45 +75,16 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 MAX_QUESTION_CHARS = 1000  # a question, not an article: longer text would cost seconds of embedding
 MAX_UPLOAD_BYTES = 5_000_000
 SOURCES_PER_PAGE = 5
+# A /sources page must be one message, or its ◀ ▶ buttons would edit only the last part of it: titles and
+# source names are shortened, and each line has a fifth of what a message holds after the header.
+SOURCES_TITLE_CHARS = 120
+SOURCES_NAME_CHARS = 40
+SOURCES_LINE_LIMIT = (MESSAGE_LIMIT - 200) // SOURCES_PER_PAGE
+NOTICE_GATHER = 1.0  # a burst of messages over the limit is reported in one notice
 TYPING_EVERY = 4.0  # Telegram shows "typing…" for about 5 s
 CHATS_FILE = "telegram_chats.sqlite3"
-EXAMPLE_QUESTION = "What did the mayor say about the budget?"
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-COMMANDS = [
-    BotCommand("start", "What this bot does"),
-    BotCommand("help", "How to ask, and the commands"),
-    BotCommand("sources", "The latest articles"),
-    BotCommand("reset", "Forget this chat's conversation"),
-    BotCommand("ask", "Ask a question (in groups: /ask your question)"),
-]
-
-START = (
-    "I answer questions about the news articles I have been given, quoting them with numbered sources.\n\n"
-    "Ask in your own words, in English, French or another language, for example:\n<i>{example}</i>\n\n"
-    "Follow-up questions work too. /help lists the commands."
-)
-HELP = (
-    "<b>Asking</b>\nIn a private chat, just write your question. In a group, mention me ({mention}), reply to "
-    "one of my messages, or write /ask and the question. Follow-ups such as “and when was that?” use the "
-    "conversation. To search only some articles: /ask --since 2024-06-01 --until 2024-06-30 --source "
-    '"Le Monde" question.\n\n'
-    "<b>Commands</b>\n/sources the latest articles\n/reset forget this conversation\n/help this help"
-)
-ADMIN_HELP = "\n\n<b>Admins</b>\nSend a {suffixes} file (up to {megabytes} MB) to add its articles."
-REPLIES = {
-    "not_allowed": "Sorry, this bot is private.",
-    "slow_down": "You are asking faster than I can answer; please wait a moment.",
-    "too_long": f"Please keep questions under {MAX_QUESTION_CHARS:,} characters.",
-    "empty": f"What would you like to know? For example: {EXAMPLE_QUESTION}",
-    "error": "Sorry, something went wrong; please try again.",
-    "store_down": "I cannot reach my article store right now; please try again later.",
-    "admins_only": "Only the bot's admins can add articles.",
-    "url_ingest": "Give the address of a web page: /ingest https://…",
-    "reset": "Conversation forgotten.",
-    "unknown_command": "Unknown command; /help lists them.",
-    "file_type": "I can read {suffixes} files.",
-    "file_size": "That file is too large: the limit is {megabytes} MB.",
-}
+COMMAND_NAMES = ("start", "help", "sources", "reset", "ask")
 _SOURCES_PAGE = re.compile(r"^sources:(\d{1,6})$")
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
@@ -156,10 +129,13 @@ class Access:
 
 @dataclass(frozen=True)
 class FloodLimit:
-    """At most `messages` from one user per `seconds`; past that, one "slow down" and then silence."""
+    """At most `messages` questions from one user per `seconds`, and as many commands besides: commands are
+    counted apart, so /help or /sources never costs a question. A user over the limit is told at most once per
+    `notice_every` seconds how many messages were not answered."""
 
     messages: int = 8
     seconds: float = 30.0
+    notice_every: float = 5.0
 
 
 class FloodGuard:
@@ -168,26 +144,91 @@ class FloodGuard:
     def __init__(self, limit: FloodLimit) -> None:
         self.limit = limit
         self._recent: dict[int, deque[float]] = {}
-        self._warned: set[int] = set()
 
-    def check(self, user_id: int) -> Literal["ok", "warn", "drop"]:
-        """Go ahead, warn (the first message over the limit) or drop (the ones after it)."""
+    def admit(self, user_id: int) -> bool:
+        """True, and counted, when the user is under the limit; a message refused is not counted, so a user who
+        keeps sending is let in again as soon as the window moves on."""
         now = time.monotonic()
         if len(self._recent) > 4096:  # forget users who have been quiet for a whole window
             for quiet in [u for u, times in self._recent.items() if times[-1] < now - self.limit.seconds]:
                 del self._recent[quiet]
-                self._warned.discard(quiet)
         times = self._recent.setdefault(user_id, deque())
         while times and times[0] < now - self.limit.seconds:
             times.popleft()
         if len(times) < self.limit.messages:
             times.append(now)
-            self._warned.discard(user_id)
-            return "ok"
-        if user_id in self._warned:
-            return "drop"
-        self._warned.add(user_id)
-        return "warn"
+            return True
+        return False
+
+    def wait(self, user_id: int) -> float:
+        """Seconds until the user's next message would be admitted (0 when it would be now)."""
+        times = self._recent.get(user_id)
+        if not times or len(times) < self.limit.messages:
+            return 0.0
+        return max(0.0, times[0] + self.limit.seconds - time.monotonic())
+
+
+@dataclass
+class _Unanswered:
+    """A user's messages dropped since their last notice, and the notice that will report them."""
+
+    count: int
+    message: Message
+    lang: str
+    retry_at: float
+    task: asyncio.Task[None] | None = None
+
+
+class UnansweredNotices:
+    """Tells a user over the flood limit how many of their messages were not answered, and how long to wait.
+
+    Dropped messages are reported, not queued: the limit is there so one user cannot hold the engine for everyone
+    else, and a queue would only postpone that work (growing without bound under a real flood) and deliver
+    answers long after the user has moved on. So every dropped message is counted into a notice; the first
+    notice waits NOTICE_GATHER seconds to take in the rest of a burst, and later ones come at most once per
+    `every` seconds, so a flood of N messages costs that user's chat a handful of replies, never N, while each
+    dropped message is still reported by some notice.
+    """
+
+    def __init__(self, every: float, send: Callable[[Message, str], Awaitable[None]]) -> None:
+        self.every = every
+        self._send = send
+        self._pending: dict[int, _Unanswered] = {}
+        self._last: dict[int, float] = {}
+
+    def dropped(self, user_id: int, message: Message, lang: str, retry_in: float) -> None:
+        """Count a message that will not be answered; the notice replies to the latest one, in its language."""
+        now = time.monotonic()
+        pending = self._pending.get(user_id)
+        if pending is None:
+            pending = self._pending[user_id] = _Unanswered(0, message, lang, now)
+            delay = max(NOTICE_GATHER, self._last.get(user_id, -math.inf) + self.every - now)
+            pending.task = asyncio.create_task(self._notify(user_id, delay))
+        pending.count += 1
+        pending.message, pending.lang = message, lang
+        pending.retry_at = max(pending.retry_at, now + retry_in)
+
+    async def _notify(self, user_id: int, delay: float) -> None:
+        await asyncio.sleep(delay)
+        pending = self._pending.pop(user_id)
+        now = self._last[user_id] = time.monotonic()
+        if len(self._last) > 4096:  # forget users whose last notice no longer holds back the next one
+            for quiet in [u for u, at in self._last.items() if at < now - self.every]:
+                del self._last[quiet]
+        key = "tg_not_answered_one" if pending.count == 1 else "tg_not_answered_many"
+        seconds = max(1, ceil(pending.retry_at - now))
+        try:
+            await self._send(pending.message, text(key, pending.lang).format(count=pending.count, seconds=seconds))
+        except TelegramError as exc:
+            log.warning("could not tell user %s that %d messages were not answered: %s", user_id, pending.count, exc)
+
+    async def close(self) -> None:
+        """Drop the notices still waiting (the bot is stopping)."""
+        tasks = [p.task for p in self._pending.values() if p.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._pending.clear()
 
 
 class ChatMemory:
@@ -264,7 +305,8 @@ class NewsdeskBot:
         self.settings = settings
         self.engine = engine
         self.access = Access.from_settings(settings)
-        self.flood = FloodGuard(flood)
+        self.floods = {"question": FloodGuard(flood), "command": FloodGuard(flood)}
+        self.unanswered = UnansweredNotices(flood.notice_every, self._reply_plain)
         self.memory = ChatMemory(settings.data_dir / CHATS_FILE)
         self.max_upload = min(MAX_UPLOAD_BYTES, int(settings.max_file_mb * 1e6))
         self._chat_locks: WeakValueDictionary[int, asyncio.Lock] = WeakValueDictionary()
@@ -288,8 +330,9 @@ class NewsdeskBot:
         app.add_error_handler(self.on_error)
 
     async def post_init(self, app: Application) -> None:
-        """Publish the command menu; start polling the feeds, if any are set."""
-        await app.bot.set_my_commands(COMMANDS)
+        """Publish the command menu (in French too); start polling the feeds, if any are set."""
+        await app.bot.set_my_commands(_commands("en"))
+        await app.bot.set_my_commands(_commands("fr"), language_code="fr")
         if self.settings.feed_urls and app.job_queue is not None:
             self.watcher = FeedWatcher(
                 self.settings.feed_urls,
@@ -303,7 +346,8 @@ class NewsdeskBot:
             log.info("polling %d feed(s) every %g s", len(self.settings.feed_urls), self.settings.feed_interval)
 
     async def post_shutdown(self, app: Application) -> None:
-        """Close the conversations file."""
+        """Drop the flood notices still waiting; close the conversations file."""
+        await self.unanswered.close()
         self.memory.close()
 
     async def poll_feeds(self, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -322,24 +366,28 @@ class NewsdeskBot:
 
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/start: what the bot does, with an example question."""
-        if message := await self._admit(update):
-            await self._reply(message, START.format(example=escape(EXAMPLE_QUESTION)))
+        if message := await self._admit(update, "command"):
+            lang = _language(message)
+            await self._reply(message, text("tg_start", lang).format(example=escape(text("tg_example", lang))))
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/help: how to ask, and the commands (admins also learn how to add articles)."""
-        if not (message := await self._admit(update)):
+        if not (message := await self._admit(update, "command")):
             return
-        reply = HELP.format(mention=escape(f"@{context.bot.username}"))
+        lang = _language(message)
+        reply = text("tg_help", lang).format(mention=escape(f"@{context.bot.username}"))
         if message.from_user and self.access.is_admin(message.from_user.id):
-            reply += ADMIN_HELP.format(suffixes=", ".join(SUFFIXES), megabytes=self.max_upload // 1_000_000)
+            megabytes = self.max_upload // 1_000_000
+            reply += text("tg_admin_help", lang).format(suffixes=", ".join(SUFFIXES), megabytes=megabytes)
         await self._reply(message, reply)
 
     async def ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/ask [--since DATE] [--until DATE] [--source NAME] QUESTION: asks in a group without mentioning the
         bot, and narrows the search by date or source anywhere."""
-        if message := await self._admit(update):
-            parts = (message.text or "").split(None, 1)
-            await self._answer(message, parts[1] if len(parts) > 1 else "")
+        parts = (update.message.text or "").split(None, 1) if update.message else []
+        question = parts[1] if len(parts) > 1 else ""
+        if message := await self._admit(update, "question", question):
+            await self._answer(message, question)
 
     async def question(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A text message: a question in a private chat; in a group only when it mentions or replies to the bot."""
@@ -347,20 +395,20 @@ class NewsdeskBot:
         if message is None:
             return
         question = _addressed_question(message, context.bot.id, context.bot.username)
-        if question is not None and await self._admit(update):
+        if question is not None and await self._admit(update, "question", question):
             await self._answer(message, question)
 
     async def reset(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/reset: forget this chat's conversation, so the next question starts afresh."""
-        if message := await self._admit(update):
+        if message := await self._admit(update, "command"):
             async with self._chat_lock(message.chat_id):
                 await asyncio.to_thread(self.memory.forget, message.chat_id)
-            await self._reply(message, escape(REPLIES["reset"]))
+            await self._reply_plain(message, text("tg_reset", _language(message)))
 
     async def sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/sources: the latest articles, five a page, with ◀ ▶ buttons."""
-        if message := await self._admit(update):
-            page, keyboard = await asyncio.to_thread(self._sources_page, 1)
+        if message := await self._admit(update, "command"):
+            page, keyboard = await asyncio.to_thread(self._sources_page, 1, _language(message))
             await self._reply(message, page, keyboard)
 
     async def sources_page(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -370,7 +418,8 @@ class NewsdeskBot:
             return
         match = _SOURCES_PAGE.match(query.data or "")
         assert match is not None  # the handler's pattern
-        page, keyboard = await asyncio.to_thread(self._sources_page, int(match.group(1)))
+        lang = _user_language(query.from_user.language_code)
+        page, keyboard = await asyncio.to_thread(self._sources_page, int(match.group(1)), lang)
         await query.answer()
         if query.message is None and query.inline_message_id is None:
             return
@@ -389,16 +438,16 @@ class NewsdeskBot:
 
     async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A /command we do not have, in a private chat (in groups it may be another bot's)."""
-        if message := await self._admit(update):
-            await self._reply(message, escape(REPLIES["unknown_command"]))
+        if message := await self._admit(update, "command"):
+            await self._reply_plain(message, text("tg_unknown_command", _language(message)))
 
     async def ingest_url(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/ingest URL... (admins): fetch the pages, ingest them and report what was added."""
-        if not (message := await self._admit(update)) or not await self._admin(message):
+        if not (message := await self._admit(update, "question")) or not await self._admin(message):
             return
         urls = [arg for arg in context.args or [] if is_url(arg)]
         if not urls:
-            await self._reply(message, escape(REPLIES["url_ingest"]))
+            await self._reply_plain(message, text("tg_url_ingest", _language(message)))
             return
         async with self._ingest_lock, self._typing(message):
             report = await asyncio.to_thread(self._ingest_urls, urls)
@@ -406,22 +455,23 @@ class NewsdeskBot:
 
     async def document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A file in a private chat (admins): ingest its articles and report what was added."""
-        message = await self._admit(update)
+        message = await self._admit(update, "question", (update.message.caption or "") if update.message else "")
         if message is None or message.document is None or not await self._admin(message):
             return
+        lang = _language(message, message.caption or "")
         document = message.document
         suffix = Path(document.file_name or "").suffix.lower()
         if suffix not in SUFFIXES:
-            await self._reply(message, escape(REPLIES["file_type"].format(suffixes=", ".join(SUFFIXES))))
+            await self._reply_plain(message, text("tg_file_type", lang).format(suffixes=", ".join(SUFFIXES)))
             return
-        too_large = escape(REPLIES["file_size"].format(megabytes=self.max_upload // 1_000_000))
+        too_large = text("tg_file_size", lang).format(megabytes=self.max_upload // 1_000_000)
         if (document.file_size or 0) > self.max_upload:
-            await self._reply(message, too_large)
+            await self._reply_plain(message, too_large)
             return
         async with self._ingest_lock, self._typing(message):
             data = bytes(await (await document.get_file()).download_as_bytearray())
             if len(data) > self.max_upload:
-                await self._reply(message, too_large)
+                await self._reply_plain(message, too_large)
                 return
             report = await asyncio.to_thread(self._ingest, data, suffix, document.file_name or f"file{suffix}")
         lines = [report.summary(), *report.errors[:5]]
@@ -437,14 +487,18 @@ class NewsdeskBot:
             log.error("update %s failed", update_id, exc_info=context.error)
         if not isinstance(update, Update):
             return
-        reply = REPLIES["store_down" if store_down else "error"]
+        key = "tg_store_down" if store_down else "tg_error"
         with contextlib.suppress(TelegramError):
             if update.callback_query is not None:
-                await update.callback_query.answer(reply)
+                await update.callback_query.answer(
+                    text(key, _user_language(update.callback_query.from_user.language_code))
+                )
             elif update.message is not None:
-                await update.message.reply_text(
-                    reply,
-                    reply_parameters=ReplyParameters(update.message.message_id, allow_sending_without_reply=True),
+                message = update.message
+                words = message.text if isinstance(message.text, str) else ""
+                await message.reply_text(
+                    text(key, _language(message, words)),
+                    reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
                 )
 
     # -- the work ----------------------------------------------------------------------------------------
@@ -455,13 +509,16 @@ class NewsdeskBot:
         try:
             question, search_filters = split_filters(question)
         except ValueError as exc:
-            await self._reply(message, escape(str(exc)))
+            await self._reply_plain(message, str(exc))
             return
         if not question:
-            await self._reply(message, escape(REPLIES["empty"]))
+            lang = _language(message)
+            await self._reply_plain(message, text("tg_empty", lang).format(example=text("tg_example", lang)))
             return
         if len(question) > MAX_QUESTION_CHARS:
-            await self._reply(message, escape(REPLIES["too_long"]))
+            lang = _language(message, question[:MAX_QUESTION_CHARS])
+            limit = f"{MAX_QUESTION_CHARS:,}".replace(",", "\u202f" if lang == "fr" else ",")
+            await self._reply_plain(message, text("tg_too_long", lang).format(limit=limit))
             return
         async with self._chat_lock(message.chat_id):
             async with self._typing(message):
@@ -475,32 +532,23 @@ class NewsdeskBot:
         self.memory.save(chat_id, conversation)
         return answer
 
-    def _sources_page(self, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    def _sources_page(self, page: int, lang: str) -> tuple[str, InlineKeyboardMarkup | None]:
         """In a worker thread: one page of the latest articles and its ◀ ▶ keyboard (pages past the end show
-        the last one, since articles may have been removed since the buttons were drawn)."""
+        the last one, since articles may have been removed since the buttons were drawn). Always one message."""
         total = self.engine.store.catalog.count_documents()
         if not total:
-            return escape(text("no_articles", "en")), None
+            return escape(text("no_articles", lang)), None
         pages = ceil(total / SOURCES_PER_PAGE)
         page = min(max(page, 1), pages)
         first = (page - 1) * SOURCES_PER_PAGE
         documents = self.engine.store.documents(SOURCES_PER_PAGE, first)
-        lines = [
-            article_html(
-                first + i + 1,
-                str(doc["title"]),
-                str(doc["date"] or text("undated", "en")),
-                str(doc["source"]),
-                str(doc["url"]),
-            )
-            for i, doc in enumerate(documents)
-        ]
+        lines = [_article_line(first + i + 1, doc, lang) for i, doc in enumerate(documents)]
         buttons = []
         if page > 1:
             buttons.append(InlineKeyboardButton("◀", callback_data=f"sources:{page - 1}"))
         if page < pages:
             buttons.append(InlineKeyboardButton("▶", callback_data=f"sources:{page + 1}"))
-        header = f"<b>Latest articles</b> (page {page} of {pages}, {total} in all)"
+        header = text("tg_sources_header", lang).format(page=page, pages=pages, total=total)
         return header + "\n" + "\n".join(lines), InlineKeyboardMarkup([buttons]) if buttons else None
 
     def _ingest_urls(self, urls: list[str]) -> IngestReport:
@@ -527,20 +575,20 @@ class NewsdeskBot:
 
     # -- plumbing ----------------------------------------------------------------------------------------
 
-    async def _admit(self, update: Update) -> Message | None:
-        """The message to answer, or None when its sender floods (one "slow down") or is not allowed (one
-        polite line)."""
+    async def _admit(self, update: Update, kind: Literal["question", "command"], words: str = "") -> Message | None:
+        """The message to answer, or None when its sender is over the flood limit for its kind (it is counted
+        into a "not answered" notice) or is not allowed (one polite line). `words` are the user's own, whose
+        language the bot's replies follow."""
         message, user = update.message, update.effective_user
         if message is None or user is None:
             return None
-        verdict = self.flood.check(user.id)
-        if verdict != "ok":
-            if verdict == "warn":
-                await self._reply(message, escape(REPLIES["slow_down"]))
+        flood = self.floods[kind]
+        if not flood.admit(user.id):
+            self.unanswered.dropped(user.id, message, _language(message, words), flood.wait(user.id))
             return None
         if not self.access.allows(user.id, message.chat_id):
             log.info("refused user %s in chat %s", user.id, message.chat_id)
-            await self._reply(message, escape(REPLIES["not_allowed"]))
+            await self._reply_plain(message, text("tg_not_allowed", _language(message, words)))
             return None
         return message
 
@@ -548,7 +596,7 @@ class NewsdeskBot:
         chat_id = query.message.chat.id if query.message else query.from_user.id
         if self.access.allows(query.from_user.id, chat_id):
             return True
-        await query.answer(REPLIES["not_allowed"])
+        await query.answer(text("tg_not_allowed", _user_language(query.from_user.language_code)))
         return False
 
     async def _admin(self, message: Message) -> bool:
@@ -556,7 +604,7 @@ class NewsdeskBot:
         if message.from_user and self.access.is_admin(message.from_user.id):
             return True
         log.info("refused a non-admin's upload or /ingest in chat %s", message.chat_id)
-        await self._reply(message, escape(REPLIES["admins_only"]))
+        await self._reply_plain(message, text("tg_admins_only", _language(message)))
         return False
 
     def _chat_lock(self, chat_id: int) -> asyncio.Lock:
@@ -593,6 +641,44 @@ class NewsdeskBot:
                 link_preview_options=NO_PREVIEW,
                 reply_markup=keyboard if i == len(parts) - 1 else None,
             )
+
+    async def _reply_plain(self, message: Message, plain: str) -> None:
+        """Send our own words (or an error naming the user's input) as a reply, escaped."""
+        await self._reply(message, escape(plain))
+
+
+def _commands(lang: str) -> list[BotCommand]:
+    return [BotCommand(name, text(f"tg_command_{name}", lang)) for name in COMMAND_NAMES]
+
+
+def _user_language(language_code: str | None) -> str:
+    """The bot's language for a Telegram user's `language_code` ("fr", "fr-CA"; often absent)."""
+    return reply_language((language_code or "").split("-")[0].lower())
+
+
+def _language(message: Message, words: str = "") -> str:
+    """The language of the bot's own words in reply to `message`: that of the user's words when they are long
+    enough to tell, else the user's Telegram language (a bare /start has no words)."""
+    detected = detect_language(words) if words.strip() else ""
+    if detected:
+        return reply_language(detected)
+    return _user_language(message.from_user.language_code if message.from_user else None)
+
+
+def _article_line(n: int, doc: dict[str, object], lang: str) -> str:
+    """A /sources line that fits SOURCES_LINE_LIMIT: shortened title and source name, and when that is still too
+    long (a 2 kB address, or markup characters that escape to several) no link and shorter words, which fit
+    even if every character escapes to five ("&amp;")."""
+    title, source, date, url = (str(doc[key] or "") for key in ("title", "source", "date", "url"))
+    date = date or text("undated", lang)
+    line = article_html(n, _shorten(title, SOURCES_TITLE_CHARS), date, _shorten(source, SOURCES_NAME_CHARS), url)
+    if telegram_length(line) <= SOURCES_LINE_LIMIT:
+        return line
+    return article_html(n, _shorten(title, 60), _shorten(date, 20), _shorten(source, 20), "")
+
+
+def _shorten(words: str, limit: int) -> str:
+    return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"
 
 
 def _addressed_question(message: Message, bot_id: int, bot_username: str) -> str | None:

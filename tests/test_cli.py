@@ -1,20 +1,12 @@
 """The `newsdesk` command as a user runs it, in-process (CliRunner) and as real processes where it matters."""
 
-import ast
 import json
-import os
-import random
-import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from newsdesk.cli import cli
-from tests.conftest import EXAMPLES, ROOT, SEED, needs_seed
+from tests.conftest import EXAMPLES, SEED, needs_seed
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -76,59 +68,3 @@ def test_seed_search_ranks_peskov_first(data_dir: Path) -> None:
     top = json.loads(out)[0]
     assert top["article_id"] == SEED.resolve().as_uri()
     assert "immunité" in top["text"]
-
-
-def test_ingest_killed_at_random_moments_ends_like_a_clean_run(data_dir: Path, tmp_path: Path) -> None:
-    """20 times: edit the articles (so every one must be rewritten) and SIGKILL `python -m ingest` at a random
-    moment of its run. A last complete run must then leave exactly the chunks of a clean run: nothing lost,
-    nothing stale from an interrupted edition, Chroma and the catalog in step."""
-    corpus = tmp_path / "corpus"
-    shutil.copytree(EXAMPLES, corpus)
-    originals = {p: p.read_text(encoding="utf-8") for p in corpus.rglob("*") if p.suffix in (".txt", ".md")}
-
-    def edition(number: int) -> None:
-        for path, text in originals.items():
-            path.write_text(f"{text}\n\nEdition {number} of this article.\n", encoding="utf-8")
-
-    env = {**os.environ, "NEWSDESK_DATA_DIR": str(data_dir)}
-    command = [sys.executable, "-m", "ingest", "--json", str(corpus)]
-    trials = 20
-    edition(trials)
-    clean_dir = tmp_path / "clean"
-    started = time.monotonic()
-    clean = subprocess.run(command, env={**env, "NEWSDESK_DATA_DIR": str(clean_dir)}, cwd=ROOT, capture_output=True)
-    duration = time.monotonic() - started
-    rng = random.Random(20)
-    killed = 0
-    for number in range(1, trials + 1):
-        edition(number)
-        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.2, 1.0) * duration)
-        killed += process.poll() is None
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-    assert killed >= trials // 2, f"only {killed} runs were still going when killed"
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=True)
-    assert json.loads(done.stdout)["failed"] == 0
-    vectors, catalog = stored_chunks(data_dir)
-    assert vectors == catalog == stored_chunks(clean_dir)[1]
-    assert len(catalog) == json.loads(clean.stdout)["chunks"]
-
-
-def stored_chunks(data_dir: Path) -> tuple[set[str], set[str]]:
-    """The chunk ids in Chroma and in the catalog of a data folder."""
-    from newsdesk.runtime import open_store
-    from newsdesk.settings import Settings
-
-    store = open_store(Settings(NEWSDESK_DATA_DIR=str(data_dir)))  # type: ignore[call-arg]
-    return store.vectors.ids(), store.catalog.chunk_ids()
-
-
-def test_vectorstore_imports_neither_ingest_nor_bot() -> None:
-    for path in (ROOT / "vectorstore").glob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            assert not any(n.split(".")[0] in {"ingest", "bot", "newsdesk"} for n in names), path

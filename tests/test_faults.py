@@ -4,7 +4,11 @@ Each must be a clear error naming the cause, never a traceback, and nothing stor
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import random
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +26,7 @@ from ingest.articles import Article, LoadError
 from ingest.pipeline import Ingester, load_paths
 from tests.conftest import EXAMPLES, ROOT
 from tests.fakes.telegram_server import FakeBotApi
-from tests.test_telegram import TOKEN, bot_settings, replies, run_bot
+from tests.test_telegram import TOKEN, bot_settings, replies, run_bot, writing_rows
 from vectorstore.chroma import StoreUnavailable
 from vectorstore.embeddings import NewsEmbeddings
 from vectorstore.store import Store
@@ -218,3 +222,68 @@ def test_a_read_only_data_folder_is_a_clear_error(tmp_path: Path) -> None:
         assert result.returncode == 1
         assert f"Error: cannot write to the data folder: {data_dir} is on a read-only file system" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def start_writing(command: list[str], env: dict[str, str], data_dir: Path) -> subprocess.Popen[bytes] | None:
+    """Start an ingest and return it once its write protocol has begun (a new `writing` row, from this run's
+    edition); None when it ended without writing."""
+    before = writing_rows(data_dir)
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not writing_rows(data_dir) - before:
+        if process.poll() is not None:
+            return None
+        time.sleep(0.005)
+    return process
+
+
+def test_ingest_killed_inside_the_write_protocol_ends_like_a_clean_run(data_dir: Path, tmp_path: Path) -> None:
+    """20 times: edit the articles (so every one must be rewritten), start `python -m ingest`, wait until it has
+    begun writing and SIGKILL it at a random moment of the write (a clean run measures how long that lasts).
+    At least half the kills must leave `writing` rows, which proves they landed between the protocol's steps;
+    a last complete run must then leave exactly the chunks of a clean run: nothing lost, nothing stale from an
+    interrupted edition, Chroma and the catalog in step."""
+    corpus, clean_dir = tmp_path / "corpus", tmp_path / "clean"
+    shutil.copytree(EXAMPLES, corpus)
+    originals = {p: p.read_text(encoding="utf-8") for p in corpus.rglob("*") if p.suffix in (".txt", ".md")}
+
+    def edition(number: int) -> None:
+        for path, text in originals.items():
+            path.write_text(f"{text}\n\nEdition {number} of this article.\n", encoding="utf-8")
+
+    env = {**os.environ, "NEWSDESK_DATA_DIR": str(data_dir)}
+    command = [sys.executable, "-m", "ingest", "--json", str(corpus)]
+    trials = 20
+    edition(trials)
+    clean = start_writing(command, {**env, "NEWSDESK_DATA_DIR": str(clean_dir)}, clean_dir)
+    assert clean is not None
+    began = time.monotonic()
+    while writing_rows(clean_dir):
+        time.sleep(0.005)
+    write_seconds = time.monotonic() - began
+    assert clean.wait() == 0
+    rng = random.Random(20)
+    landed = 0
+    for number in range(1, trials + 1):
+        edition(number)
+        before = writing_rows(data_dir)
+        process = start_writing(command, env, data_dir)
+        assert process is not None, f"run {number} ended without writing"
+        time.sleep(rng.uniform(0, 0.8) * write_seconds)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        landed += bool(writing_rows(data_dir) - before)
+    assert landed >= trials // 2, f"only {landed} of {trials} kills landed inside the write protocol"
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout)["failed"] == 0
+    assert not writing_rows(data_dir)
+    vectors, catalog = stored_chunks(data_dir)
+    assert vectors == catalog == stored_chunks(clean_dir)[1]
+
+
+def stored_chunks(data_dir: Path) -> tuple[set[str], set[str]]:
+    """The chunk ids in Chroma and in the catalog of a data folder."""
+    from newsdesk.runtime import open_store
+    from newsdesk.settings import Settings
+
+    store = open_store(Settings(NEWSDESK_DATA_DIR=str(data_dir)))  # type: ignore[call-arg]
+    return store.vectors.ids(), store.catalog.chunk_ids()

@@ -1,15 +1,23 @@
 """The store against real Chroma (embedded and a `chroma run` server) and the real default embedder."""
 
+import sqlite3
+import threading
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
+from bot.engine import AnswerEngine
 from ingest.articles import Article
 from ingest.pipeline import Ingester
 from vectorstore.chroma import EmbedderMismatch
 from vectorstore.embeddings import load_embedder
 from vectorstore.records import SearchFilters
 from vectorstore.store import Store
+
+T = TypeVar("T")
 
 PESKOV = Article(
     id="kremlin",
@@ -135,3 +143,87 @@ def test_questions_about_the_latest_news_favour_newer_articles(store: Store) -> 
     assert store.search(latest, k=2)[0].article_id == "storm-cleanup"
     store.fusion = FusionWeights(recent_margin=0.0)
     assert store.search(latest, k=2)[0].article_id == "storm-night", "with no margin, relevance alone decides"
+
+
+BRIDGE = Article(
+    id="bridge",
+    title="Orlen delays the bridge vote",
+    date="2024-09-02",
+    source="Orlen Courier",
+    text="The Orlen council delayed its vote on the new harbour bridge until March, citing the cost.",
+)
+BRIDGE_EDITED = Article(
+    id="bridge",
+    title="Orlen approves the harbour bridge",
+    date="2024-09-03",
+    source="Orlen Courier",
+    text="The Orlen council approved the new harbour bridge on Tuesday and set aside 4.2 million euros for it.",
+)
+FERRIES = Article(
+    id="ferries",
+    title="Lake Orvin gets electric ferries",
+    date="2024-10-15",
+    source="Orvin Daily",
+    text="The Lake Orvin transport authority will buy 17 electric ferries to replace its diesel fleet by 2027.",
+)
+DURING_WRITES = ["What did the Orlen council decide about the harbour bridge?", "How many ferries will Lake Orvin buy?"]
+
+
+class Held:
+    """Parks the writer's thread at one step of the write protocol until the test releases it."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def before(self, step: Callable[..., T]) -> Callable[..., T]:
+        def held(*args: object, **kwargs: object) -> T:
+            self.reached.set()
+            assert self.release.wait(120), "the test never released the writer"
+            return step(*args, **kwargs)
+
+        return held
+
+
+def committed(store: Store) -> dict[str, tuple[str, str, set[str]]]:
+    """What another connection reads now: each document's title, state and chunk texts as committed."""
+    with closing(sqlite3.connect(store.catalog.path)) as db:
+        documents = {
+            d: (title, state, set()) for d, title, state in db.execute("SELECT id, title, state FROM documents")
+        }
+        for document_id, text in db.execute("SELECT document_id, text FROM chunks"):
+            documents[document_id][2].add(text)
+    return documents
+
+
+@pytest.mark.parametrize("step", ["before Chroma deletes the old vectors", "inside the last catalog transaction"])
+def test_a_question_during_an_in_process_write_cites_only_committed_articles(
+    store: Store, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """The bot answers in worker threads while a feed or an upload is written in the same process. Hold the writer
+    between the protocol's steps (an article edited, another added) and ask: every cited passage must be the
+    committed text of a `ready` article under its committed title, as another connection reads it."""
+    engine = AnswerEngine(store)
+    Ingester(store).ingest([BRIDGE, RAIN])
+    held = Held()
+    if step == "before Chroma deletes the old vectors":
+        monkeypatch.setattr(store.vectors, "delete_documents", held.before(store.vectors.delete_documents))
+    else:  # the generation bump is the transaction's last statement before COMMIT
+        monkeypatch.setattr(store.catalog, "_bump_generation", held.before(store.catalog._bump_generation))
+    writer = threading.Thread(target=Ingester(store).ingest, args=([BRIDGE_EDITED, FERRIES],))
+    writer.start()
+    try:
+        assert held.reached.wait(120)
+        answers = [engine.ask(question) for question in DURING_WRITES]
+        seen = committed(store)
+    finally:
+        held.release.set()
+        writer.join()
+    for answer in answers:
+        for source in answer.sources:
+            title, state, texts = seen[source.hit.article_id]
+            assert state == "ready", f"{answer.question!r} cited {source.hit.article_id!r}, committed as {state!r}"
+            assert source.hit.title == title and source.hit.text in texts
+    after = [engine.ask(question) for question in DURING_WRITES]  # the questions do find the new versions
+    assert after[0].sources[0].hit.title == BRIDGE_EDITED.title and "approved" in after[0].answer
+    assert after[1].sources[0].hit.article_id == "ferries" and "17" in after[1].answer

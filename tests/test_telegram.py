@@ -8,7 +8,10 @@ awaited through asyncio.to_thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import io
+import itertools
 import json
 import logging
 import math
@@ -31,6 +34,7 @@ import bot.telegram as telegram_module
 from bot.engine import Answer, AnswerEngine, Source
 from bot.render import answer_html, split_message, telegram_length
 from bot.telegram import CHATS_FILE, ChatMemory, FloodLimit, RedactSecrets, build_application, polling
+from ingest.articles import Article
 from ingest.pipeline import Ingester, load_paths
 from newsdesk.cli import cli
 from newsdesk.settings import Settings
@@ -113,13 +117,27 @@ async def replies(fake: FakeBotApi, chat_id: int, count: int = 1, timeout: float
     return await asyncio.to_thread(fake.wait_for_messages, chat_id, count, timeout)
 
 
-async def converse(fake: FakeBotApi, chat_id: int, *texts: str, user_id: int | None = None) -> list[dict]:
+async def converse(
+    fake: FakeBotApi, chat_id: int, *texts: str, user_id: int | None = None, language_code: str = "en"
+) -> list[dict]:
     """Send each text once the previous one is answered (in a chat with no earlier replies): one reply each."""
     answered: list[dict] = []
     for number, text in enumerate(texts, 1):
-        fake.send_text(chat_id, text, user_id=user_id)
+        fake.send_text(chat_id, text, user_id=user_id, language_code=language_code)
         answered = await replies(fake, chat_id, number)
     return answered
+
+
+async def until_sent(
+    fake: FakeBotApi, chat_id: int, done: Callable[[list[dict]], bool], timeout: float = 60
+) -> list[dict]:
+    """The messages sent to a chat, once `done` holds for them."""
+    deadline = time.monotonic() + timeout
+    while not done(sent := fake.sent_messages(chat_id)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"chat {chat_id} got only {[m['text'] for m in sent]}")
+        await asyncio.sleep(0.05)
+    return sent
 
 
 def sent_html(fake: FakeBotApi, chat_id: int) -> list[str]:
@@ -540,19 +558,145 @@ def test_long_work_keeps_the_typing_action_going(
     assert fake.calls().index(sent) > fake.calls().index(typing[-1])  # no "typing…" after the answer
 
 
-def test_a_flooding_user_is_told_once_to_slow_down(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+REFUSAL = "The articles I have do not say."
+NOT_ANSWERED = re.compile(r"^You are asking faster than I can answer: (\d+) messages? (?:was|were) not answered\. "
+                          r"Please wait (\d+) s before sending (?:it|them) again\.$")  # fmt: skip
+
+
+def not_answered(sent: list[dict]) -> list[tuple[int, int]]:
+    """(messages not answered, seconds to wait) of each flood notice among `sent`."""
+    return [(int(m[1]), int(m[2])) for m in (NOT_ANSWERED.match(s["text"]) for s in sent) if m]
+
+
+def test_every_message_over_the_flood_limit_is_reported_in_rate_limited_notices(
+    engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path
+) -> None:
+    """Nothing is dropped silently: notices say how many messages were not answered and how long to wait, and a
+    flood of them cannot make the bot flood Telegram (at most one notice per `notice_every` seconds)."""
+    question = "What is the capital of Australia?"
+
+    def counted(dropped: int) -> Callable[[list[dict]], bool]:
+        return lambda sent: sum(n for n, _ in not_answered(sent)) == dropped
+
     async def scenario() -> None:
-        for _ in range(4):
-            fake.send_text(112, "What is the capital of Australia?")
-        await replies(fake, 112, 3)
-        fake.send_text(113, "What is the capital of Australia?")
+        for _ in range(6):
+            fake.send_text(112, question)
+        await until_sent(fake, 112, counted(4))
+        for _ in range(30):
+            fake.send_text(112, question)
+            await asyncio.sleep(0.05)
+        await until_sent(fake, 112, counted(34))
+        fake.send_text(113, question)  # everyone else is still answered
         await replies(fake, 113, 1)
 
-    run_bot(bot_settings(tmp_path, fake), engine, scenario, flood=FloodLimit(messages=2, seconds=60))
-    texts = [m["text"] for m in fake.sent_messages(112)]
-    assert sorted(texts) == ["The articles I have do not say."] * 2 + [
-        "You are asking faster than I can answer; please wait a moment."
+    run_bot(bot_settings(tmp_path, fake), engine, scenario, flood=FloodLimit(messages=2, seconds=60, notice_every=1.0))
+    sent = fake.sent_messages(112)
+    notices = not_answered(sent)
+    assert [m["text"] for m in sent].count(REFUSAL) == 2 and len(sent) == 2 + len(notices)
+    assert sum(n for n, _ in notices) == 34 and len(notices) <= 4, notices
+    assert all(1 <= wait <= 60 for _, wait in notices)
+    times = [
+        c["at"] for c in fake.calls("sendMessage") if c["params"]["chat_id"] == 112 and "faster" in c["params"]["text"]
     ]
+    assert all(later - earlier >= 0.95 for earlier, later in itertools.pairwise(times)), times
+    assert fake.sent_messages(113)[0]["text"] == REFUSAL
+
+
+def test_commands_do_not_count_against_the_question_limit(
+    engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path
+) -> None:
+    """Commands have a window of their own: three of them, then three questions, all answered under a limit of
+    three; the fourth question is not."""
+    question = "Which club did Yanis Koné join?"
+
+    async def scenario() -> list[dict]:
+        await converse(fake, 115, "/start", "/help", "/sources", question, question, question)
+        fake.send_text(115, question)
+        return await until_sent(fake, 115, lambda sent: len(sent) == 7)
+
+    sent = run_bot(
+        bot_settings(tmp_path, fake), engine, scenario, flood=FloodLimit(messages=3, seconds=60, notice_every=1.0)
+    )
+    texts = [m["text"] for m in sent]
+    assert "numbered sources" in texts[0] and "/reset" in texts[1] and "Latest articles" in texts[2]
+    assert all("Lindenau" in answer for answer in texts[3:6])
+    assert [count for count, _ in not_answered(sent[6:])] == [1]
+
+
+def test_sources_pages_with_very_long_titles_are_one_message_each(
+    embedder,  # type: ignore[no-untyped-def]
+    fake: FakeBotApi,
+    tmp_path: Path,
+) -> None:
+    """300-character titles full of markup characters, 1 kB addresses: a page is still one message, so ▶ and ◀
+    replace all of it."""
+    store = Store(tmp_path / "long", embedder)
+    Ingester(store).ingest(
+        Article(
+            id=f"long-{n}",
+            title=(f"Story {n} & <R&D> " + "the longest headline ever written " * 10)[:300],
+            date=f"2024-01-{n:02d}",
+            source="The Long & Winding <Gazette> " * 3,
+            url=f"https://example.com/{n}/" + "a" * 1000,
+            text=f"Short story number {n} about the harbour.",
+        )
+        for n in range(1, 8)
+    )
+
+    async def scenario() -> tuple[dict, dict, dict]:
+        fake.send_text(120, "/sources")
+        [first] = await replies(fake, 120)
+        first = copy.deepcopy(first)
+        fake.press_button(120, first["message_id"], "sources:2")
+        await asyncio.to_thread(fake.wait_for, lambda c: c["method"] == "editMessageText", 10)
+        second = fake.message(120, first["message_id"])
+        fake.press_button(120, first["message_id"], "sources:1")
+        await asyncio.to_thread(
+            fake.wait_for, lambda c: len([c for c in fake.calls("editMessageText") if c["status"] == 200]) == 2, 10
+        )
+        return first, second, fake.message(120, first["message_id"])
+
+    first, second, back = run_bot(bot_settings(tmp_path, fake), AnswerEngine(store), scenario)
+    assert len(fake.sent_messages(120)) == 1
+    assert first["text"].startswith("Latest articles (page 1 of 2, 7 in all)")
+    assert [line.split(".")[0] for line in first["text"].splitlines()[1:]] == ["1", "2", "3", "4", "5"]
+    assert "1. Story 7 & <R&D> the longest headline" in first["text"] and "…" in first["text"]
+    assert second["text"].startswith("Latest articles (page 2 of 2, 7 in all)") and "\n7. Story 1 &" in second["text"]
+    assert back["text"] == first["text"]
+    assert all(telegram_length(html) <= 4096 for html in sent_html(fake, 120))
+
+
+def test_the_bots_own_words_follow_the_users_language(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
+    """The words of a message decide; a command with none (/start) goes by the user's Telegram language."""
+    french_question = "Combien de trains ont été supprimés le premier jour de la grève de la SNCR ?"
+
+    async def scenario() -> list[dict]:
+        start, help_, sources = await converse(fake, 130, "/start", "/help", "/sources", language_code="fr")
+        fake.press_button(130, sources["message_id"], "sources:2", language_code="fr")
+        await asyncio.to_thread(fake.wait_for, lambda c: c["method"] == "editMessageText", 10)
+        for _ in range(4):  # a French question from a user whose Telegram is in English
+            fake.send_text(131, french_question)
+        await until_sent(fake, 131, lambda sent: len(sent) == 4)
+        fake.send_text(666, "Qui a gagné l'élection régionale en Haute-Corvelle ?")
+        fake.send_text(667, "/start", language_code="fr-CA")
+        fake.send_text(668, "/start")
+        return [start, help_, fake.message(130, sources["message_id"])] + [
+            (await replies(fake, stranger))[0] for stranger in (666, 667, 668)
+        ]
+
+    settings = bot_settings(tmp_path, fake, allowed_users="130,131")
+    flood = FloodLimit(messages=3, seconds=60, notice_every=1.0)
+    start, help_, sources, stranger, stranger_fr, stranger_en = run_bot(settings, engine, scenario, flood=flood)
+    assert start["text"].startswith("Je réponds aux questions") and "Qu'a dit le maire" in start["text"]
+    assert help_["text"].startswith("Poser une question") and "/reset oublier cette conversation" in help_["text"]
+    assert sources["text"].startswith("Derniers articles (page 2 sur ")
+    answers = [m["text"] for m in fake.sent_messages(131)]
+    assert sum("412" in answer for answer in answers) == 3
+    assert "1 message est resté sans réponse. Attendez " in "".join(answers)
+    assert stranger["text"] == stranger_fr["text"] == "Désolé, ce bot est privé."
+    assert stranger_en["text"] == "Sorry, this bot is private."
+    assert [c["command"] for c in fake.commands("fr")] == [c["command"] for c in fake.commands()]
+    assert fake.commands("fr")[0]["description"] == "Ce que fait ce bot"
 
 
 def test_fifty_chats_five_hundred_questions_each_answered_once_in_its_chat(
@@ -859,20 +1003,37 @@ def test_bot_polls_feeds_and_answers_from_a_new_entry(
     assert pages.HITS["/second"] == fetched_before + 1, "an entry is fetched once, however often the feed is polled"
 
 
+def writing_rows(data_dir: Path) -> set[tuple[str, str]]:
+    """(id, content hash) of the documents the catalog has marked `writing`: step 1 of the write protocol is
+    committed and step 3 is not."""
+    catalog = next(data_dir.glob("*.catalog.sqlite3"), None)  # connecting would create it
+    if catalog is None:
+        return set()
+    with contextlib.closing(sqlite3.connect(catalog, timeout=5)) as db:
+        try:
+            return set(db.execute("SELECT id, content_hash FROM documents WHERE state = 'writing'"))
+        except sqlite3.OperationalError:  # the file is there a moment before its tables
+            return set()
+
+
 def test_two_ingests_and_a_running_bot_at_once(
     embedder,  # type: ignore[no-untyped-def]
     fake: FakeBotApi,
     tmp_path: Path,
 ) -> None:
     """Two `python -m ingest` processes write the same folder of articles, plus one article each, while the bot
-    answers questions from the same store: every question is answered, both new articles are found, and Chroma
-    and the catalog agree on every chunk."""
+    answers a question about an article they do not touch, over and over: every answer is right (no apology, no
+    refusal), some were being answered while a write was half done, both new articles are found afterwards, and
+    Chroma and the catalog agree on every chunk."""
     import os
     import subprocess
     import sys
 
     data_dir = tmp_path / "busy"
     store = Store(data_dir, embedder)
+    Ingester(store).ingest(
+        [Article(id="orvin-ferries", title="Lake Orvin gets electric ferries", text=UPLOAD.decode().split("---")[-1])]
+    )
     live_engine = AnswerEngine(store)
     extras = []
     for number, town in enumerate(("Orlen", "Verdal"), 1):
@@ -885,8 +1046,17 @@ def test_two_ingests_and_a_running_bot_at_once(
         )
         extras.append(extra)
     env = {**os.environ, "NEWSDESK_DATA_DIR": str(data_dir)}
+    questions: list[tuple[float, float]] = []  # when each question was sent and answered
+    writes: list[float] = []  # moments a document was seen half-written
+
+    async def watch_writes() -> None:
+        while True:
+            if await asyncio.to_thread(writing_rows, data_dir):
+                writes.append(time.monotonic())
+            await asyncio.sleep(0.01)
 
     async def scenario() -> list[dict]:
+        watcher = asyncio.create_task(watch_writes())
         ingests = [
             subprocess.Popen(
                 [sys.executable, "-m", "ingest", "--json", str(EXAMPLES), str(extra)],
@@ -894,12 +1064,12 @@ def test_two_ingests_and_a_running_bot_at_once(
             )
             for extra in extras
         ]  # fmt: skip
-        asked = 0
         while any(p.poll() is None for p in ingests):
-            fake.send_text(901, "Which club did Yanis Koné join?")
-            asked += 1
-            await replies(fake, 901, asked, timeout=60)
-            await asyncio.sleep(0.2)
+            sent = time.monotonic()
+            fake.send_text(901, "How many electric ferries will Lake Orvin buy?")
+            await replies(fake, 901, len(questions) + 1, timeout=60)
+            questions.append((sent, time.monotonic()))
+        watcher.cancel()
         reports = [json.loads(p.communicate()[0]) for p in ingests]
         assert [p.returncode for p in ingests] == [0, 0] and all(r["failed"] == 0 for r in reports)
         fake.send_text(902, "How many books does the new Orlen library hold?")
@@ -908,6 +1078,9 @@ def test_two_ingests_and_a_running_bot_at_once(
 
     orlen, verdal = run_bot(bot_settings(tmp_path, fake), live_engine, scenario, flood=FloodLimit(messages=1000))
     assert "20 thousand" in orlen["text"] and "40 thousand" in verdal["text"]
-    assert all(m["text"] for m in fake.sent_messages(901))
+    answers = [m["text"] for m in fake.sent_messages(901)]
+    assert len(answers) == len(questions) and all("17" in a and "Lake Orvin gets electric" in a for a in answers)
+    during = [(sent, answered) for sent, answered in questions if any(sent <= t <= answered for t in writes)]
+    assert writes and during, f"no question overlapped a write ({len(questions)} asked, {len(writes)} write samples)"
     assert store.vectors.ids() == store.catalog.chunk_ids()
     assert store.catalog.count_documents() == len(store.documents()) >= 10

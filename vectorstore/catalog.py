@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,14 +72,21 @@ def _filter_sql(filters: SearchFilters | None) -> tuple[list[str], list[object]]
 
 
 class Catalog:
-    """Documents, chunks and keyword search in one SQLite file (WAL mode, safe for several processes)."""
+    """Documents, chunks and keyword search in one SQLite file (WAL mode, safe for several processes).
+
+    Each thread has its own connection: the bot answers in worker threads while a feed or an upload is written
+    in another, and with one shared connection a reader's queries ran inside the writer's open transaction and
+    saw rows that might never be committed. With a connection each, WAL gives every read the last committed
+    state, and writers queue on SQLite's lock.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._local = threading.local()
+        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
+        self._connections_lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")  # a property of the file: set once, every connection uses it
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         has_tables = self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] > 0
         if has_tables and version != SCHEMA_VERSION:
@@ -89,18 +97,36 @@ class Catalog:
         self._db.executescript(SCHEMA)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use; those of threads that have ended are closed then."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+            with self._connections_lock:
+                for ended in [thread for thread in self._connections if not thread.is_alive()]:
+                    self._connections.pop(ended).close()
+                self._connections[threading.current_thread()] = db
+        return db
+
     def close(self) -> None:
-        self._db.close()
+        with self._connections_lock:
+            for db in self._connections.values():
+                db.close()
+            self._connections.clear()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
         try:
-            yield self._db
+            yield db
         except BaseException:
-            self._db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        db.execute("COMMIT")
 
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -264,13 +290,14 @@ class Catalog:
         return [(r[0], r[1], float(r[2])) for r in rows]
 
     def chunk_dates(self, chunk_ids: list[str]) -> dict[str, int]:
-        """The date (YYYYMMDD, 0 when unknown) of each given chunk's document, for chunks the catalog holds."""
+        """The date (YYYYMMDD, 0 when unknown) of each given chunk's document, for chunks of completely written
+        documents: while a document is rewritten its old chunks are still here under its new title."""
         if not chunk_ids:
             return {}
         marks = ",".join("?" * len(chunk_ids))
         rows = self._db.execute(
             f"SELECT chunks.id, documents.date_int FROM chunks JOIN documents ON documents.id = chunks.document_id"
-            f" WHERE chunks.id IN ({marks})",
+            f" WHERE chunks.id IN ({marks}) AND documents.state = 'ready'",
             chunk_ids,
         ).fetchall()
         return {cid: int(date_int or 0) for cid, date_int in rows}

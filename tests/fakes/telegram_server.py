@@ -90,6 +90,7 @@ class RecordedCall(TypedDict):
     files: dict[str, UploadedFile]
     status: int
     response: JSONDict
+    at: float  # time.monotonic() when it was answered
 
 
 class ApiError(Exception):
@@ -454,14 +455,18 @@ class FakeBotApi:
         username: str = "alice",
         first_name: str = "Alice",
         chat_title: str = "Newsroom",
+        language_code: str = "en",
     ) -> int:
         """Queue a user's text message; returns its message_id.
 
         Without ``entities``, a leading ``/command`` and ``@mentions`` get entities like Telegram adds.
         ``user_id`` defaults to ``chat_id`` in private chats (as in Telegram) and 4242 elsewhere.
+        ``language_code`` is the sender's Telegram language.
         """
         with self._cond:
-            message = self._new_user_message(chat_id, user_id, chat_type, username, first_name, chat_title)
+            message = self._new_user_message(
+                chat_id, user_id, chat_type, username, first_name, chat_title, language_code
+            )
             message["text"] = text
             found = _auto_entities(text) if entities is None else entities
             if found:
@@ -515,7 +520,9 @@ class FakeBotApi:
             self._file_paths[info["file_path"]] = info["file_id"]
             return dict(info)
 
-    def press_button(self, chat_id: int, message_id: int, data: str, *, user_id: int | None = None) -> str:
+    def press_button(
+        self, chat_id: int, message_id: int, data: str, *, user_id: int | None = None, language_code: str = "en"
+    ) -> str:
         """Queue a callback_query for an inline button on a bot message; returns the query id.
 
         Raises ValueError if the message has an inline keyboard without a button for ``data``
@@ -535,7 +542,7 @@ class FakeBotApi:
                 {
                     "callback_query": {
                         "id": query_id,
-                        "from": self._user(uid, "alice", "Alice"),
+                        "from": self._user(uid, "alice", "Alice", language_code),
                         "message": message,
                         "chat_instance": f"ci{chat_id}",
                         "data": data,
@@ -590,10 +597,11 @@ class FakeBotApi:
         with self._cond:
             return self._existing_message(chat_id, message_id)
 
-    def commands(self) -> list[JSONDict]:
-        """Commands from the last default-scope setMyCommands."""
+    def commands(self, language_code: str = "") -> list[JSONDict]:
+        """Commands from the last default-scope setMyCommands (for that language, when given)."""
         with self._cond:
-            return copy.deepcopy(self._commands.get(self._commands_key({}), []))
+            key = self._commands_key({"language_code": language_code} if language_code else {})
+            return copy.deepcopy(self._commands.get(key, []))
 
     def pending_updates(self) -> list[JSONDict]:
         """Updates queued but not yet confirmed by a getUpdates offset."""
@@ -675,7 +683,14 @@ class FakeBotApi:
             status, response = exc.error_code, exc.payload()
         with self._cond:
             self._calls.append(
-                {"method": canonical, "params": params, "files": files, "status": status, "response": response}
+                {
+                    "method": canonical,
+                    "params": params,
+                    "files": files,
+                    "status": status,
+                    "response": response,
+                    "at": time.monotonic(),
+                }
             )
             self._cond.notify_all()
         return status, response
@@ -694,13 +709,13 @@ class FakeBotApi:
         self._pending.append({"update_id": next(self._update_ids), **copy.deepcopy(payload)})
         self._cond.notify_all()
 
-    def _user(self, user_id: int, username: str, first_name: str) -> JSONDict:
+    def _user(self, user_id: int, username: str, first_name: str, language_code: str = "en") -> JSONDict:
         return {
             "id": user_id,
             "is_bot": False,
             "first_name": first_name,
             "username": username,
-            "language_code": "en",
+            "language_code": language_code,
         }
 
     def _chat(self, chat_id: ChatId, chat_type: str, title: str, user: JSONDict | None) -> JSONDict:
@@ -724,10 +739,17 @@ class FakeBotApi:
         return message
 
     def _new_user_message(
-        self, chat_id: int, user_id: int | None, chat_type: str, username: str, first_name: str, title: str
+        self,
+        chat_id: int,
+        user_id: int | None,
+        chat_type: str,
+        username: str,
+        first_name: str,
+        title: str,
+        language_code: str = "en",
     ) -> JSONDict:
         uid = user_id if user_id is not None else (chat_id if chat_type == "private" else 4242)
-        user = self._user(uid, username, first_name)
+        user = self._user(uid, username, first_name, language_code)
         return self._new_message(self._chat(chat_id, chat_type, title, user), user)
 
     def _existing_message(self, chat_id: ChatId, message_id: int) -> JSONDict:
