@@ -12,17 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot import extractive
+from bot.answer_model import AnswerModel
 from bot.conversation import Conversation
 from bot.texts import reply_language, text
-from ingest.sentences import split_sentences
 from vectorstore.language import asks_for_recent, content_words, detect_language
 from vectorstore.records import Hit, SearchFilters
 from vectorstore.sources import FilterError
 from vectorstore.store import Store
 
-# Refusal: answer only when the best sentence's cosine, plus a bonus when the question's names and numbers are
-# found in the passages, clears this bar. e5's cosines run higher when question and passage share a language,
-# so the bar does too. Calibrated by `newsdesk eval answers` (see docs/quality.md).
+# Refusal without the answer model: answer only when the best sentence's cosine, plus a bonus when the
+# question's names and numbers are found in the passages, clears this bar. e5's cosines run higher when question
+# and passage share a language, so the bar does too. Calibrated by `newsdesk eval answers` (see docs/quality.md).
 REFUSAL_THRESHOLD = 0.80
 REFUSAL_THRESHOLD_SAME_LANGUAGE = 0.85
 ANCHOR_BONUS = 0.04
@@ -136,10 +136,13 @@ def cited_numbers(answer: str) -> list[int]:
 class AnswerEngine:
     """Retrieves, then answers with the extractive answerer or, when configured, an LLM checked against it."""
 
-    def __init__(self, store: Store, llm: Any | None = None, k: int = 5) -> None:
+    def __init__(
+        self, store: Store, llm: Any | None = None, k: int = 5, answer_model: AnswerModel | None = None
+    ) -> None:
         self.store = store
         self.llm = llm
         self.k = k
+        self.answer_model = answer_model
 
     def ask(
         self,
@@ -191,18 +194,24 @@ class AnswerEngine:
 
     def _extractive(self, question: str, hits: list[Hit], lang: str, search_query: str) -> Answer:
         scoring_question = search_query or question
-        found = extractive.candidates(hits)
-        extractive.score_candidates(scoring_question, found, self.store.embedder)
+        question_lang = detect_language(question)
+        found = extractive.candidates(hits, question_lang=question_lang)
+        extractive.score_candidates(scoring_question, found, self.store.embedder, self.answer_model)
         if not asks_for_recent(scoring_question):  # there retrieval's newest-first order is the point
-            hits = extractive.order_by_evidence(found, hits)
+            hits = extractive.order_by_evidence(found, hits, by_score=self.answer_model is not None)
         refusal = Answer(question, text("refusal", lang), True, lang, retrieved=hits, search_query=search_query)
-        confidence = extractive.best_cosine(found) + ANCHOR_BONUS * extractive.anchor_coverage(question, hits)
+        coverage = extractive.anchor_coverage(question, hits)
+        if self.answer_model is None:
+            confidence = extractive.best_cosine(found) + ANCHOR_BONUS * coverage
+            best_hit = hits[max(found, key=lambda c: c.cosine).hit_index] if found else None
+            same_language = best_hit is not None and question_lang == best_hit.lang
+            threshold = REFUSAL_THRESHOLD_SAME_LANGUAGE if same_language else REFUSAL_THRESHOLD
+        else:
+            features = extractive.refusal_features(found, coverage)
+            confidence = self.answer_model.answer_probability(features) if found else 0.0
+            threshold = self.answer_model.threshold
         refusal.confidence = confidence
-        if not found:
-            return refusal
-        best_hit = hits[max(found, key=lambda c: c.cosine).hit_index]
-        same_language = detect_language(question) == best_hit.lang
-        if confidence < (REFUSAL_THRESHOLD_SAME_LANGUAGE if same_language else REFUSAL_THRESHOLD):
+        if not found or confidence < threshold:
             return refusal
         if not extractive.enough_to_go_on(scoring_question, hits):
             return refusal
@@ -241,8 +250,7 @@ def digest(question: str, hits: list[Hit], lang: str, search_query: str) -> Answ
     """The headlines of the newest articles (an untitled one by its opening sentence), each cited."""
     quoted = []
     for hit in hits:
-        opening = next(iter(split_sentences(hit.text)), None)
-        headline = hit.title or (opening.text if opening else "")
+        headline = hit.title or extractive.first_sentence(hit.text)
         if headline:
             quoted.append((hit, extractive.trim_words(headline.rstrip(".") + ".", DIGEST_WORDS)))
     if not quoted:

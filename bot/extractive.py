@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
+from bot.answer_model import CUES, AnswerModel
 from ingest.sentences import split_sentences
 from vectorstore.embeddings import NewsEmbeddings
 from vectorstore.language import anchor_words, content_words
@@ -45,9 +48,10 @@ class Candidate:
     order: int
     score: float = 0.0
     cosine: float = 0.0
+    same_language: bool = False
 
 
-def candidates(hits: list[Hit], passages: int = PASSAGES) -> list[Candidate]:
+def candidates(hits: list[Hit], passages: int = PASSAGES, question_lang: str = "") -> list[Candidate]:
     """The sentences of the best passages, each once (overlapping chunks repeat sentences)."""
     seen: set[str] = set()
     found: list[Candidate] = []
@@ -57,7 +61,9 @@ def candidates(hits: list[Hit], passages: int = PASSAGES) -> list[Candidate]:
             if key in seen or len(content_words(key)) < 2:
                 continue
             seen.add(key)
-            found.append(Candidate(span.text, index, order))
+            found.append(
+                Candidate(span.text, index, order, same_language=bool(question_lang) and hit.lang == question_lang)
+            )
     return found
 
 
@@ -65,35 +71,58 @@ def _fold(word: str) -> str:
     return word.lower()
 
 
-def score_candidates(question: str, found: list[Candidate], embedder: NewsEmbeddings) -> None:
-    """Set each candidate's score: cosine to the question plus the cues described in the module docstring
-    (the rank of its passage counts in `select`, once the passages are in their final order)."""
+def cue_matrix(question: str, found: list[Candidate]) -> np.ndarray:
+    """The cheap evidence of each candidate, one row each, columns as answer_model.CUES names them."""
+    anchors = {_fold(a) for a in anchor_words(question)}
+    words = {_fold(w) for w in content_words(question)}
+    wants_number = bool(_QUANTITY.search(question))
+    rows = []
+    for candidate in found:
+        sentence_words = {_fold(w) for w in content_words(candidate.text)}
+        rows.append(
+            (
+                len(anchors & sentence_words) / len(anchors) if anchors else 0.0,
+                len(words & sentence_words) / len(words) if words else 0.0,
+                1.0 if wants_number and _DIGIT.search(candidate.text) else 0.0,
+                1.0 if candidate.same_language else 0.0,
+                float(candidate.hit_index),
+                1.0 if candidate.order == 0 else 0.0,
+                float(np.log1p(len(candidate.text.split()))),
+            )
+        )
+    return np.array(rows, dtype=np.float32).reshape(len(found), len(CUES))
+
+
+# The cosine answerer as weights on the cues (names, overlap, a figure for "how many"; the rest unused).
+COSINE_CUE_WEIGHTS = np.array([ANCHOR_WEIGHT, OVERLAP_WEIGHT, NUMBER_WEIGHT, 0, 0, 0, 0], dtype=np.float32)
+
+
+def score_candidates(
+    question: str, found: list[Candidate], embedder: NewsEmbeddings, model: AnswerModel | None = None
+) -> None:
+    """Set each candidate's cosine and score: the trained model's score, or without one the cosine plus the
+    cues described in the module docstring (the rank of its passage counts in `select`, once the passages are
+    in their final order)."""
     if not found:
         return
     query = embedder.query_vector(question)
     vectors = embedder.encode_passages([c.text for c in found])
+    cues = cue_matrix(question, found)
     cosines = vectors @ query
-    anchors = {_fold(a) for a in anchor_words(question)}
-    words = {_fold(w) for w in content_words(question)}
-    wants_number = bool(_QUANTITY.search(question))
-    for candidate, cosine in zip(found, cosines, strict=True):
-        sentence_words = {_fold(w) for w in content_words(candidate.text)}
-        anchor_hits = len(anchors & sentence_words) / len(anchors) if anchors else 0.0
-        overlap = len(words & sentence_words) / len(words) if words else 0.0
-        number = 1.0 if wants_number and _DIGIT.search(candidate.text) else 0.0
+    scores = model.scores(query, vectors, cues) if model else cosines + cues @ COSINE_CUE_WEIGHTS
+    for candidate, cosine, score in zip(found, cosines, scores, strict=True):
         candidate.cosine = float(cosine)
-        candidate.score = (
-            float(cosine) + ANCHOR_WEIGHT * anchor_hits + OVERLAP_WEIGHT * overlap + NUMBER_WEIGHT * number
-        )
+        candidate.score = float(score)
 
 
-def order_by_evidence(found: list[Candidate], hits: list[Hit]) -> list[Hit]:
-    """`hits` with the passages that gave candidates reordered by retrieval score plus the weighted cosine of
-    their best sentence; candidates are re-pointed at the new positions. Ties keep retrieval's order (which
-    puts the newer of two equal stories first)."""
+def order_by_evidence(found: list[Candidate], hits: list[Hit], by_score: bool = False) -> list[Hit]:
+    """`hits` with the passages that gave candidates reordered by retrieval score plus the weighted cosine (or,
+    `by_score`, the answer model's score) of their best sentence; candidates are re-pointed at the new
+    positions. Ties keep retrieval's order (which puts the newer of two equal stories first)."""
     best: dict[int, float] = {}
     for candidate in found:
-        best[candidate.hit_index] = max(best.get(candidate.hit_index, 0.0), candidate.cosine)
+        evidence = candidate.score if by_score else candidate.cosine
+        best[candidate.hit_index] = max(best.get(candidate.hit_index, -np.inf), evidence)
     scored = sorted(best, key=lambda i: -(hits[i].score + SENTENCE_EVIDENCE_WEIGHT * best[i]))
     slots = sorted(best)
     moved = dict(zip(scored, slots, strict=True))
@@ -128,10 +157,25 @@ def select(found: list[Candidate], hits: list[Hit]) -> list[Candidate]:
     return sorted(chosen, key=lambda c: (c.hit_index, c.order))
 
 
+def first_sentence(text: str) -> str:
+    """The opening sentence of a passage ("" for a blank one)."""
+    return next((span.text for span in split_sentences(text)), "")
+
+
 def trim_words(text: str, limit: int = MAX_WORDS) -> str:
     """A sentence longer than the answer's word budget, cut at a word with an ellipsis."""
     words = text.split()
     return text if len(words) <= limit else " ".join(words[:limit]) + "…"
+
+
+def refusal_features(found: list[Candidate], anchor_coverage: float) -> np.ndarray:
+    """What the answer model's refusal reads, in the order of answer_model.REFUSAL_FEATURES."""
+    scores = sorted((c.score for c in found), reverse=True)
+    best = max(found, key=lambda c: c.score)
+    gap = scores[0] - scores[1] if len(scores) > 1 else 0.0
+    return np.array(
+        [scores[0], gap, max(c.cosine for c in found), anchor_coverage, float(best.same_language)], dtype=np.float32
+    )
 
 
 def best_cosine(found: list[Candidate]) -> float:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsdesk.settings import Settings
 
 if TYPE_CHECKING:
+    from bot.answer_model import AnswerModel
     from vectorstore.embeddings import NewsEmbeddings
     from vectorstore.store import Store
 
@@ -59,4 +61,14 @@ def build_engine(settings: Settings):  # type: ignore[no-untyped-def]
 
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         llm = make_llm(settings.llm, settings.llm_base_url, key, settings.llm_timeout)
-    return AnswerEngine(open_store(settings), llm)
+    return AnswerEngine(open_store(settings), llm, answer_model=load_answer_model(settings))
+
+
+def load_answer_model(settings: Settings) -> AnswerModel | None:
+    """The answer model NEWSDESK_ANSWER_MODEL names: none ("off"), the one shipped in bot/, or a file."""
+    from bot.answer_model import SHIPPED_MODEL, AnswerModel
+
+    if settings.answer_model == "off":
+        return None
+    path = SHIPPED_MODEL if settings.answer_model == "shipped" else Path(settings.answer_model).expanduser()
+    return AnswerModel.load(path, settings.embedder)

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     chroma_host: str | None = Field(None, alias="CHROMA_HOST")
     chroma_port: int = Field(8000, alias="CHROMA_PORT")
 
+    # The trained answer model: "shipped" (bot/answer_model.npz), a file made by `python -m training`, or "off"
+    # for the cosine answerer, the default while the trained one measures worse (docs/answer-model.md).
+    answer_model: str = Field("off", alias="NEWSDESK_ANSWER_MODEL")
+
     llm: str | None = Field(None, alias="LLM")
     llm_base_url: str | None = Field(None, alias="LLM_BASE_URL")
     llm_api_key: SecretStr | None = Field(None, alias="LLM_API_KEY")
