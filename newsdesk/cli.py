@@ -27,11 +27,12 @@ def friendly_errors(command: F) -> F:
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from vectorstore.chroma import EmbedderMismatch, StoreUnavailable
+        from vectorstore.errors import UserError
         from vectorstore.store import StorageError, storage_problem
 
         try:
             return command(*args, **kwargs)
-        except (EmbedderMismatch, StoreUnavailable, StorageError, ValueError) as exc:
+        except (EmbedderMismatch, StoreUnavailable, StorageError, UserError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
         except (sqlite3.Error, OSError) as exc:  # a full or read-only disk under a file other than the store's
             if problem := storage_problem(_settings().data_dir):
