@@ -13,6 +13,7 @@ from typing import Any
 
 from bot import extractive
 from bot.conversation import Conversation
+from bot.rerank import CrossEncoderReranker
 from bot.texts import reply_language, text
 from ingest.sentences import split_sentences
 from vectorstore.language import asks_for_recent, content_words, detect_language
@@ -136,10 +137,13 @@ def cited_numbers(answer: str) -> list[int]:
 class AnswerEngine:
     """Retrieves, then answers with the extractive answerer or, when configured, an LLM checked against it."""
 
-    def __init__(self, store: Store, llm: Any | None = None, k: int = 5) -> None:
+    def __init__(
+        self, store: Store, llm: Any | None = None, k: int = 5, reranker: CrossEncoderReranker | None = None
+    ) -> None:
         self.store = store
         self.llm = llm
         self.k = k
+        self.reranker = reranker
 
     def ask(
         self,
@@ -169,6 +173,8 @@ class AnswerEngine:
             answer = digest(question, hits, lang, search_query)
         else:
             hits = self.store.search(search_query, k or self.k, filters)
+            if self.reranker is not None:
+                hits = self.reranker.rerank(search_query, hits)
             retrieved_at = time.perf_counter()
             answer = self.answer_from_hits(question, hits, lang, search_query)
         answer.timings_ms = {

@@ -50,7 +50,8 @@ def open_store(settings: Settings) -> Store:
 
 
 def build_engine(settings: Settings):  # type: ignore[no-untyped-def]
-    """The answering engine over the configured store, with the LLM when `LLM` is set."""
+    """The answering engine over the configured store, with the LLM when `LLM` is set and the reranker when
+    `NEWSDESK_RERANKER` is."""
     from bot.engine import AnswerEngine
 
     llm = None
@@ -59,4 +60,10 @@ def build_engine(settings: Settings):  # type: ignore[no-untyped-def]
 
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         llm = make_llm(settings.llm, settings.llm_base_url, key, settings.llm_timeout)
-    return AnswerEngine(open_store(settings), llm)
+    store = open_store(settings)  # first: it sets HF_HUB_OFFLINE before the reranker asks the hub
+    reranker = None
+    if settings.reranker:
+        from bot.rerank import CrossEncoderReranker
+
+        reranker = CrossEncoderReranker(settings.reranker)
+    return AnswerEngine(store, llm, reranker=reranker)
