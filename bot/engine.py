@@ -14,6 +14,7 @@ from typing import Any
 from bot import extractive
 from bot.answer_model import AnswerModel
 from bot.conversation import Conversation
+from bot.rerank import CrossEncoderReranker
 from bot.texts import reply_language, text
 from vectorstore.language import asks_for_recent, content_words, detect_language
 from vectorstore.records import Hit, SearchFilters
@@ -137,12 +138,18 @@ class AnswerEngine:
     """Retrieves, then answers with the extractive answerer or, when configured, an LLM checked against it."""
 
     def __init__(
-        self, store: Store, llm: Any | None = None, k: int = 5, answer_model: AnswerModel | None = None
+        self,
+        store: Store,
+        llm: Any | None = None,
+        k: int = 5,
+        answer_model: AnswerModel | None = None,
+        reranker: CrossEncoderReranker | None = None,
     ) -> None:
         self.store = store
         self.llm = llm
         self.k = k
         self.answer_model = answer_model
+        self.reranker = reranker
 
     def ask(
         self,
@@ -172,6 +179,8 @@ class AnswerEngine:
             answer = digest(question, hits, lang, search_query)
         else:
             hits = self.store.search(search_query, k or self.k, filters)
+            if self.reranker is not None:
+                hits = self.reranker.rerank(search_query, hits)
             retrieved_at = time.perf_counter()
             answer = self.answer_from_hits(question, hits, lang, search_query)
         answer.timings_ms = {

@@ -52,7 +52,8 @@ def open_store(settings: Settings) -> Store:
 
 
 def build_engine(settings: Settings):  # type: ignore[no-untyped-def]
-    """The answering engine over the configured store, with the LLM when `LLM` is set."""
+    """The answering engine over the configured store, with the LLM when `LLM` is set and the reranker when
+    `NEWSDESK_RERANKER` is."""
     from bot.engine import AnswerEngine
 
     llm = None
@@ -61,7 +62,13 @@ def build_engine(settings: Settings):  # type: ignore[no-untyped-def]
 
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         llm = make_llm(settings.llm, settings.llm_base_url, key, settings.llm_timeout)
-    return AnswerEngine(open_store(settings), llm, answer_model=load_answer_model(settings))
+    store = open_store(settings)  # first: it sets HF_HUB_OFFLINE before the reranker asks the hub
+    reranker = None
+    if settings.reranker:
+        from bot.rerank import CrossEncoderReranker
+
+        reranker = CrossEncoderReranker(settings.reranker)
+    return AnswerEngine(store, llm, answer_model=load_answer_model(settings), reranker=reranker)
 
 
 def load_answer_model(settings: Settings) -> AnswerModel | None:

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     feeds: str = Field("", alias="NEWSDESK_FEEDS")
     feed_interval: float = Field(300.0, alias="NEWSDESK_FEED_INTERVAL", ge=1)
     threads: int | None = Field(None, alias="NEWSDESK_THREADS", ge=1)
+    # A sentence-transformers CrossEncoder (local folder or hub name) that reorders the retrieved passages.
+    reranker: str = Field("", alias="NEWSDESK_RERANKER")
     chroma_host: str | None = Field(None, alias="CHROMA_HOST")
     chroma_port: int = Field(8000, alias="CHROMA_PORT")
 
