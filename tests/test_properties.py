@@ -47,9 +47,12 @@ WORDS = st.sampled_from(
         "le", "président", "a", "déclaré", "M.", "Dr.", "U.S.", "Jan.", "10", "000", "4.2", "«", "»", "—", "(AFP)",
         "said", "the", "mayor", "J.", "Biden", "l’État", "etc.", "n°", "!", "?", "…", "&", "<b>", "Ω", "😀", "中文",
         "Supercalifragilisticexpialidocious", "x" * 60, "ab" * 150, "https://example.org/a?b=1&c=2",
+        "Песков", "В.", "Ναι", "قال", "؟", "۔", "הוא", "कहा।", "北京是首都。", "？”", "ทีมรับของแพนเธอร์ส", "z.B.", "„",
     ]
 )  # fmt: skip
-GLUE = st.sampled_from([" ", " ", " ", ". ", "! ", "? ", ".\n", "\n\n", "\n- ", "\u00a0", "\t", ", ", ".» ", "  "])
+GLUE = st.sampled_from(
+    [" ", " ", " ", ". ", "! ", "? ", ".\n", "\n\n", "\n- ", "\u00a0", "\t", ", ", ".» ", "  ", "; ", "。", ""]
+)
 
 
 @st.composite
@@ -88,6 +91,7 @@ def test_sentences_map_back_to_the_text_and_lose_nothing(text: str) -> None:
 @example("Le président a déclaré. " * 40, 32, 40)  # overlap larger than the chunk
 @example("😀" * 300, 8, 0)  # a "sentence" of multi-token characters, cut inside
 @example("ab" * 2000, 16, 4)  # one unbroken word
+@example(" ".join(["ทีมรับของแพนเธอร์สเสียคะแนน"] * 40), 32, 8)  # Thai: weak boundaries at spaces
 def test_chunks_map_back_fit_their_limit_and_lose_nothing(text: str, max_tokens: int, overlap: int) -> None:
     chunks = chunk_text(text, max_tokens=max_tokens, overlap=overlap)
     for chunk in chunks:
