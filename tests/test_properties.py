@@ -97,6 +97,10 @@ def test_chunks_map_back_fit_their_limit_and_lose_nothing(text: str, max_tokens:
     for chunk in chunks:
         assert text[chunk.start : chunk.end] == chunk.text == chunk.text.strip() != ""
         assert count_tokens(chunk.text) <= max_tokens
+        for start, end in chunk.sentences:  # kept for the answerer: whole pieces of the chunk, in order
+            assert chunk.text[start:end] == chunk.text[start:end].strip() != ""
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(chunk.sentences))
+        assert covered(chunk.text, list(chunk.sentences))
     starts = [c.start for c in chunks]
     assert starts == sorted(set(starts)), "each chunk starts after the previous one"
     assert all(a.end <= b.end for a, b in itertools.pairwise(chunks))

@@ -1,13 +1,24 @@
-"""Sentences in every script, and the bench that measures them on ../shared/eval."""
+"""Sentences in every script, found once at ingest and kept with each chunk; a catalog written before the
+spans were kept is migrated in place and keeps answering."""
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 
 import pytest
 
+from bot.engine import AnswerEngine
+from bot.extractive import candidates
+from ingest.articles import Article
+from ingest.chunking import chunk_text
+from ingest.pipeline import Ingester
 from ingest.sentences import THAI_LONG, split_sentences
+from vectorstore.catalog import SCHEMA_VERSION, Catalog, index_terms
+from vectorstore.language import stems
+from vectorstore.records import Hit
+from vectorstore.store import Store
 
 
 def sentences(text: str) -> list[str]:
@@ -59,6 +70,133 @@ def test_long_thai_is_cut_at_the_spaces_between_thai_runs_and_short_thai_is_not(
     assert " ".join(pieces) == long, "cut only at spaces"
     mixed = "Panthers " + "x" * 300 + " ทีม"  # a space between Latin and Thai is no weak boundary
     assert sentences(mixed) == [mixed]
+
+
+def test_chunks_keep_their_sentences_relative_to_the_chunk() -> None:
+    text = " ".join(f"Песков сказал {i} раз. Это было {i}-е заявление." for i in range(60))
+    chunks = chunk_text(text, max_tokens=60, overlap=15)
+    assert len(chunks) > 3
+    article_sentences = {(s.start, s.end) for s in split_sentences(text)}
+    for chunk in chunks:
+        assert chunk.sentences and chunk.sentences[0][0] == 0 and chunk.sentences[-1][1] == len(chunk.text)
+        assert {(chunk.start + a, chunk.start + b) for a, b in chunk.sentences} <= article_sentences
+
+
+def test_candidates_are_the_sentences_stored_with_the_hit() -> None:
+    text = "Le maire a parlé. Il a dit que le pont rouvre lundi. Les travaux ont duré deux ans."
+    stored = Hit("c", "a", text, 1.0, sentences=((0, 52), (53, len(text))))  # as found at ingest
+    assert [c.text for c in candidates([stored])] == [text[:52], text[53:]]
+    old = Hit("c", "a", text, 1.0)  # a chunk stored before spans were kept: split now
+    assert [c.text for c in candidates([old])] == [s.text for s in split_sentences(text)]
+
+
+PESKOV = Article(
+    id="peskov-ru",
+    title="Песков об инструкторах",
+    date="2024-06-02",
+    source="Агентство",
+    text=(
+        "Кремль отреагировал в пятницу. Песков заявил, что французские инструкторы не имеют никакого иммунитета."
+        " Французские инструкторы обучили десять тысяч солдат."
+    ),
+)
+RAIN = Article(
+    id="rain",
+    title="Heavy rain in Brennock",
+    date="2023-11-02",
+    source="Evening Post",
+    text="Heavy rain flooded the lower town on Tuesday. The river rose two metres overnight.",
+)
+
+
+def test_ingest_stores_the_sentences_and_search_returns_them(data_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    store = Store(data_dir, embedder)
+    Ingester(store).ingest([PESKOV])
+    hit = store.search("What did Peskov say about the instructors?", k=1)[0]
+    assert hit.sentences is not None
+    assert [hit.text[a:b] for a, b in hit.sentences] == [s.text for s in split_sentences(PESKOV.text)]
+
+
+# The catalog as newsdesk wrote it before sentence spans were kept (schema 2), verbatim.
+SCHEMA_2 = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT NOT NULL, date_int INTEGER NOT NULL,
+    url TEXT NOT NULL, source TEXT NOT NULL, lang TEXT NOT NULL, origin TEXT NOT NULL,
+    content_hash TEXT NOT NULL, chunks INTEGER NOT NULL, state TEXT NOT NULL,
+    added_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_date ON documents(date_int);
+CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
+CREATE TABLE IF NOT EXISTS chunks (
+    rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, document_id TEXT NOT NULL, position INTEGER NOT NULL,
+    start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL, terms TEXT NOT NULL,
+    stems TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    terms, stems, content='chunks', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, terms, stems) VALUES (new.rowid, new.terms, new.stems);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, terms, stems) VALUES ('delete', old.rowid, old.terms, old.stems);
+END;
+PRAGMA user_version = 2;
+"""
+
+
+def write_schema_2_catalog(path: Path, article: Article) -> str:
+    """A catalog file holding `article` as one ready chunk, written as schema 2 did; returns the chunk id."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA_2)
+    db.execute(
+        "INSERT INTO documents VALUES (?, ?, ?, ?, '', ?, 'ru', '', 'hash', 1, 'ready', 0)",
+        (article.id, article.title, article.date, int(article.date.replace("-", "")), article.source),
+    )
+    terms = index_terms(article.text)
+    db.execute(
+        "INSERT INTO chunks(id, document_id, position, start, end, text, terms, stems) VALUES (?, ?, 0, 0, ?, ?, ?, ?)",
+        (f"{article.id}-0", article.id, len(article.text), article.text, terms, " ".join(stems(terms, "ru"))),
+    )
+    db.commit()
+    db.close()
+    return f"{article.id}-0"
+
+
+def test_a_schema_2_catalog_is_migrated_in_place_and_keeps_answering(data_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    chunk_id = write_schema_2_catalog(data_dir / "articles.catalog.sqlite3", PESKOV)
+    store = Store(data_dir, embedder)  # migrates the catalog
+    vector = store.embed_passages([PESKOV.title + "\n" + PESKOV.text])
+    metadata = {"article_id": PESKOV.id, "position": 0, "start": 0, "end": len(PESKOV.text), "title": PESKOV.title}
+    store.vectors.add([chunk_id], vector, [PESKOV.text], [{**metadata, "date_int": 20240602, "lang": "ru"}])
+
+    db = sqlite3.connect(store.catalog.path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("SELECT text, sentences FROM chunks").fetchall() == [(PESKOV.text, None)]
+    db.close()
+    assert store.catalog.keyword_search(["Песков"], 5) and store.catalog.count_documents() == 1
+
+    hit = store.search("What did Peskov say about the instructors?", k=1)[0]
+    assert hit.chunk_id == chunk_id and hit.sentences is None
+    answer = AnswerEngine(store).ask("Что сказал Песков об инструкторах?")
+    assert not answer.refused and "иммунитета" in answer.answer
+    assert "Кремль отреагировал" not in answer.answer, "quotes sentences, not the whole passage"
+
+    Ingester(store).ingest([RAIN])  # new writes keep their sentences beside the old chunks
+    assert store.search("How high did the river rise?", k=1)[0].sentences is not None
+    assert Catalog(store.catalog.path).chunk_texts([chunk_id])[chunk_id][3] is None, "opening again is a no-op"
+
+
+def test_a_catalog_of_an_unknown_schema_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript("CREATE TABLE chunks (id TEXT); PRAGMA user_version = 1;")
+    db.close()
+    with pytest.raises(RuntimeError, match=r"schema 1, expected 3\): ingest again into a new NEWSDESK_DATA_DIR"):
+        Catalog(path)
 
 
 def test_the_bench_replaces_only_its_section_and_skips_without_the_data(

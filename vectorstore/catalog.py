@@ -7,6 +7,7 @@ processes that another process has written.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import threading
@@ -18,7 +19,7 @@ from pathlib import Path
 from vectorstore.language import stems
 from vectorstore.records import ChunkRecord, DocumentInfo, SearchFilters
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
@@ -32,7 +33,7 @@ CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
 CREATE TABLE IF NOT EXISTS chunks (
     rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, document_id TEXT NOT NULL, position INTEGER NOT NULL,
     start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL, terms TEXT NOT NULL,
-    stems TEXT NOT NULL
+    stems TEXT NOT NULL, sentences TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
@@ -46,8 +47,16 @@ CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
 END;
 """
 
+# What turns a catalog of version N into version N + 1, in place. Version 3 keeps each chunk's sentence spans
+# (a JSON list of [start, end] pairs into the chunk's text); chunks written before stay NULL, and their
+# readers split the text themselves.
+MIGRATIONS = {2: "ALTER TABLE chunks ADD COLUMN sentences TEXT"}
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 _GROUPED_NUMBER = re.compile(r"\b\d{1,3}(?:[ \u00a0\u202f,.']\d{3})+\b")
+
+
+StoredChunk = tuple[str, str, int, tuple[tuple[int, int], ...] | None]
 
 
 def index_terms(text: str) -> str:
@@ -90,10 +99,7 @@ class Catalog:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         has_tables = self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] > 0
         if has_tables and version != SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{path} was written by another version of newsdesk (schema {version}, expected {SCHEMA_VERSION}):"
-                " ingest again into a new NEWSDESK_DATA_DIR"
-            )
+            self._migrate()
         self._db.executescript(SCHEMA)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -110,6 +116,22 @@ class Catalog:
                     self._connections.pop(ended).close()
                 self._connections[threading.current_thread()] = db
         return db
+
+    def _migrate(self) -> None:
+        """Bring an existing catalog to SCHEMA_VERSION in one transaction (another process may be doing the
+        same, so the version is read inside it); a version we cannot migrate from is a clear error."""
+        with self._transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version == SCHEMA_VERSION:
+                return
+            if version > SCHEMA_VERSION or any(v not in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
+                raise RuntimeError(
+                    f"{self.path} was written by another version of newsdesk (schema {version}, expected"
+                    f" {SCHEMA_VERSION}): ingest again into a new NEWSDESK_DATA_DIR"
+                )
+            for step in range(version, SCHEMA_VERSION):
+                db.execute(MIGRATIONS[step])
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         with self._connections_lock:
@@ -183,12 +205,13 @@ class Catalog:
             for c in chunks:
                 terms = index_terms(c.text)
                 stemmed = " ".join(stems(terms, info.lang))
-                rows.append((c.id, info.id, c.position, c.start, c.end, c.text, terms, stemmed))
+                sentences = None if c.sentences is None else json.dumps(c.sentences, separators=(",", ":"))
+                rows.append((c.id, info.id, c.position, c.start, c.end, c.text, terms, stemmed, sentences))
         with self._transaction() as db:
             db.executemany("DELETE FROM chunks WHERE document_id = ?", [(info.id,) for info, _ in documents])
             db.executemany(
-                "INSERT INTO chunks(id, document_id, position, start, end, text, terms, stems)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO chunks(id, document_id, position, start, end, text, terms, stems, sentences)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             db.executemany(
@@ -234,15 +257,17 @@ class Catalog:
         where, params = _filter_sql(filters)
         return self._db.execute(f"SELECT COUNT(*) FROM documents d WHERE {' AND '.join(where)}", params).fetchone()[0]
 
-    def newest_leads(self, limit: int, filters: SearchFilters | None = None) -> list[tuple[str, str, str, int]]:
-        """(chunk id, document id, text, position) of the first chunk of the `limit` newest ready documents."""
+    def newest_leads(self, limit: int, filters: SearchFilters | None = None) -> list[tuple[str, StoredChunk]]:
+        """(chunk id, (document id, text, position, sentence spans or None)) of the first chunk of the `limit`
+        newest ready documents."""
         where, params = _filter_sql(filters)
-        return self._db.execute(
-            "SELECT c.id, c.document_id, c.text, c.position FROM documents d"
+        rows = self._db.execute(
+            "SELECT c.id, c.document_id, c.text, c.position, c.sentences FROM documents d"
             " JOIN chunks c ON c.document_id = d.id AND c.position = 0"
             f" WHERE {' AND '.join(where)} ORDER BY d.date_int DESC, d.added_at DESC LIMIT ?",
             [*params, limit],
         ).fetchall()
+        return [(r[0], (r[1], r[2], r[3], _spans(r[4]))) for r in rows]
 
     def count_chunks(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
@@ -302,12 +327,16 @@ class Catalog:
         ).fetchall()
         return {cid: int(date_int or 0) for cid, date_int in rows}
 
-    def chunk_texts(self, chunk_ids: list[str]) -> dict[str, tuple[str, str, int]]:
-        """(document id, text, position) of the given chunks, by chunk id."""
+    def chunk_texts(self, chunk_ids: list[str]) -> dict[str, StoredChunk]:
+        """(document id, text, position, sentence spans or None) of the given chunks, by chunk id."""
         if not chunk_ids:
             return {}
         marks = ",".join("?" * len(chunk_ids))
         rows = self._db.execute(
-            f"SELECT id, document_id, text, position FROM chunks WHERE id IN ({marks})", chunk_ids
+            f"SELECT id, document_id, text, position, sentences FROM chunks WHERE id IN ({marks})", chunk_ids
         ).fetchall()
-        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+        return {r[0]: (r[1], r[2], r[3], _spans(r[4])) for r in rows}
+
+
+def _spans(stored: str | None) -> tuple[tuple[int, int], ...] | None:
+    return None if stored is None else tuple((start, end) for start, end in json.loads(stored))

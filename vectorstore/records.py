@@ -22,19 +22,22 @@ class DocumentInfo:
 
 @dataclass(frozen=True)
 class ChunkRecord:
-    """A passage of a document, with where it sits in the document's text."""
+    """A passage of a document, with where it sits in the document's text; `sentences` are its sentences as
+    (start, end) offsets into `text`, found once at ingest (None: not known, the reader splits the text)."""
 
     id: str
     position: int
     text: str
     start: int
     end: int
+    sentences: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass
 class Hit:
     """A retrieved passage with its document's metadata; `score` is the search's fused relevance, from 0 to 1
-    (dense and keyword evidence, each scaled to the best candidate, weighted), higher is better."""
+    (dense and keyword evidence, each scaled to the best candidate, weighted), higher is better; `sentences` as
+    in ChunkRecord (None for a chunk stored before they were kept)."""
 
     chunk_id: str
     article_id: str
@@ -48,6 +51,7 @@ class Hit:
     position: int = 0
     dense: float = 0.0
     keyword: float = 0.0
+    sentences: tuple[tuple[int, int], ...] | None = None
 
     def as_json(self) -> dict[str, object]:
         return {

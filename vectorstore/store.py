@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vectorstore.catalog import Catalog
+from vectorstore.catalog import Catalog, StoredChunk
 from vectorstore.chroma import ChromaCollection, EmbedderMismatch, StoreUnavailable
 from vectorstore.embeddings import NewsEmbeddings
 from vectorstore.language import anchor_words, asks_for_recent, content_words, detect_language
@@ -207,11 +207,8 @@ class Store:
     def newest(self, k: int, filters: SearchFilters | None = None) -> list[Hit]:
         """The opening passage of each of the k newest articles, newest first (for "what is the latest news?")."""
         leads = self.catalog.newest_leads(k, filters)
-        docs = self.catalog.document_info(list({document_id for _, document_id, _, _ in leads}))
-        return [
-            self._hit(cid, (document_id, text, position), docs.get(document_id, {}), 0.0, 0.0, 0.0)
-            for cid, document_id, text, position in leads
-        ]
+        docs = self.catalog.document_info(list({chunk[0] for _, chunk in leads}))
+        return [self._hit(cid, chunk, docs.get(chunk[0], {}), 0.0, 0.0, 0.0) for cid, chunk in leads]
 
     def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
         """The k best passages for `query`: dense ranking fused with language-aware keyword rankings."""
@@ -253,7 +250,7 @@ class Store:
 
         best = sorted(dates, key=rank)[:k]
         texts = self.catalog.chunk_texts(best)
-        docs = self.catalog.document_info(list({document_id for document_id, _, _ in texts.values()}))
+        docs = self.catalog.document_info(list({document_id for document_id, *_ in texts.values()}))
         keyword_scores = {**anchor_scores, **same_scores}
         most = 1.0 + self.fusion.same_language + self.fusion.anchors  # a hit's score is a share of this, 0 to 1
         return [
@@ -270,10 +267,8 @@ class Store:
         ]
 
     @staticmethod
-    def _hit(
-        cid: str, chunk: tuple[str, str, int], meta: dict[str, object], fused: float, dense: float, keyword: float
-    ) -> Hit:
-        document_id, text, position = chunk
+    def _hit(cid: str, chunk: StoredChunk, meta: dict[str, object], fused: float, dense: float, keyword: float) -> Hit:
+        document_id, text, position, sentences = chunk
         return Hit(
             chunk_id=cid,
             article_id=document_id,
@@ -287,4 +282,5 @@ class Store:
             position=position,
             dense=dense,
             keyword=keyword,
+            sentences=sentences,
         )
