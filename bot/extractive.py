@@ -37,6 +37,7 @@ MARGIN = 0.08
 
 _QUANTITY = re.compile(r"\b(how (many|much)|combien|wie viele|wieviel|cu[aá]nt[oa]s?|quant[oa]s?|сколько)\b", re.I)
 _DIGIT = re.compile(r"\d")
+_UNSPACED = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")  # Thai, kana, CJK
 
 
 @dataclass
@@ -63,11 +64,17 @@ def candidates(hits: list[Hit], passages: int = PASSAGES, question_lang: str = "
         for order, (start, end) in enumerate(spans):
             text = hit.text[start:end]
             key = " ".join(text.split())
-            if key in seen or len(content_words(key)) < 2:
+            if key in seen or not _says_something(key):
                 continue
             seen.add(key)
             found.append(Candidate(text, index, order, same_language=bool(question_lang) and hit.lang == question_lang))
     return found
+
+
+def _says_something(sentence: str) -> bool:
+    """Worth quoting: two content words, or (in Chinese, Japanese or Thai, written without spaces between words)
+    as many letters as two short words have."""
+    return len(content_words(sentence)) >= 2 or len(_UNSPACED.findall(sentence)) >= 4
 
 
 def _fold(word: str) -> str:

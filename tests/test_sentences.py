@@ -90,6 +90,11 @@ def test_candidates_are_the_sentences_stored_with_the_hit() -> None:
     assert [c.text for c in candidates([old])] == [s.text for s in split_sentences(text)]
 
 
+def test_chinese_sentences_without_spaces_are_candidates() -> None:
+    text = "北京是中国的首都。上海是最大的城市。"
+    assert [c.text for c in candidates([Hit("c", "a", text, 1.0)])] == ["北京是中国的首都。", "上海是最大的城市。"]
+
+
 PESKOV = Article(
     id="peskov-ru",
     title="Песков об инструкторах",
