@@ -48,9 +48,8 @@ class CrossEncoderReranker:
         reranker's order."""
         if not hits:
             return hits
-        from ingest.pipeline import embedding_text  # the passage as the embedder saw it: title first
-
-        pairs = [(question, embedding_text(hit.title, hit.text)) for hit in hits]
+        # The passage as the embedder saw it (ingest's embedding_text): its article's title first.
+        pairs = [(question, f"{hit.title}\n{hit.text}" if hit.title else hit.text) for hit in hits]
         scores = self._model.predict(
             pairs, batch_size=len(pairs), activation_fn=self._sigmoid, show_progress_bar=False
         ).tolist()
