@@ -90,6 +90,13 @@ class Catalog:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def set_meta(self, key: str, value: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
     def generation(self) -> int:
         """A number that grows with every completed write, from any process."""
         return int(self.get_meta("generation") or 0)
@@ -255,3 +262,29 @@ class Catalog:
             f"SELECT id, document_id, text, position FROM chunks WHERE id IN ({marks})", chunk_ids
         ).fetchall()
         return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    def chunk_languages(self, chunk_ids: list[str]) -> dict[str, str]:
+        """The language of each given chunk's document, for chunks the catalog holds."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self._db.execute(
+            f"SELECT chunks.id, documents.lang FROM chunks JOIN documents ON documents.id = chunks.document_id"
+            f" WHERE chunks.id IN ({marks})",
+            chunk_ids,
+        ).fetchall()
+        return dict(rows)
+
+    def language_sample(self, per_language: int) -> dict[str, list[str]]:
+        """Up to `per_language` chunk ids of ready documents for each document language: the lowest ids, which
+        (being hashes of article ids) spread over the articles and stay the same from one call to the next."""
+        rows = self._db.execute(
+            "SELECT lang, id FROM (SELECT d.lang AS lang, c.id AS id,"
+            " ROW_NUMBER() OVER (PARTITION BY d.lang ORDER BY c.id) AS n"
+            " FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.state = 'ready') WHERE n <= ?",
+            (per_language,),
+        ).fetchall()
+        sample: dict[str, list[str]] = {}
+        for lang, chunk_id in rows:
+            sample.setdefault(lang, []).append(chunk_id)
+        return sample
