@@ -342,17 +342,27 @@ def bot_command(
 
 
 def squad_options(command: F) -> F:
-    """The corpus and question files every `eval` command takes."""
+    """The corpus, question and split options every `eval` command takes."""
+    command = click.option(
+        "--split",
+        type=click.Choice(["all", "train", "measure"]),
+        default="all",
+        show_default=True,
+        help="Questions about which Wikipedia pages: `measure` (XQuAD 18-23, PIAF 150 on) is what quality is"
+        " reported on, `train` what a trained model may learn from.",
+    )(command)
     command = click.option(
         "--questions",
         type=click.Path(exists=True, path_type=Path),
-        help="SQuAD JSON with the questions (same ids; default: the contexts file).",
+        help="SQuAD JSON with the questions (same ids; default: the first contexts file).",
     )(command)
     return click.option(
         "--contexts",
         required=True,
+        multiple=True,
         type=click.Path(exists=True, path_type=Path),
-        help="SQuAD JSON whose paragraphs are the corpus.",
+        help="SQuAD JSON whose paragraphs are the corpus. Repeat it with translations of the same paragraphs for a"
+        " mixed-language corpus: each paragraph is taken from one file, chosen by a hash of its id.",
     )(command)
 
 
@@ -361,26 +371,38 @@ def evaluate() -> None:
     """Measure retrieval and answer quality on SQuAD-format data."""
 
 
+def _print_figures(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result, indent=1))
+        return
+    click.echo("  ".join(f"{k}={v}" for k, v in result.items() if k != "by_language"))
+    for lang, figures in result.get("by_language", {}).items():
+        click.echo(f"  paragraphs in {lang}: " + "  ".join(f"{k}={v}" for k, v in figures.items()))
+
+
 @evaluate.command(name="retrieval")
 @squad_options
 @click.option("--limit", type=int, default=None, help="Only the first N questions.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @friendly_errors
-def eval_retrieval(contexts: Path, questions: Path | None, limit: int | None, as_json: bool) -> None:
-    """Recall@1/5/10 and MRR of each question's own paragraph.
+def eval_retrieval(
+    contexts: tuple[Path, ...], questions: Path | None, split: str, limit: int | None, as_json: bool
+) -> None:
+    """Recall@1/5/10 and MRR of each question's own paragraph, and recall@1 per language of that paragraph.
 
     \b
-    Example (English questions over German contexts):
+    Examples (English questions over German contexts; over paragraphs in German, Greek or Turkish):
       newsdesk eval retrieval --contexts ../shared/eval/xquad/xquad.de.dev.json \\
                               --questions ../shared/eval/xquad/xquad.en.dev.json
+      newsdesk eval retrieval --contexts ../shared/eval/xquad/xquad.de.dev.json \\
+                              --contexts ../shared/eval/xquad/xquad.el.dev.json \\
+                              --contexts ../shared/eval/xquad/xquad.tr.dev.json \\
+                              --questions ../shared/eval/xquad/xquad.en.dev.json --split measure
     """
     from newsdesk.evaluation import evaluate_retrieval
 
-    result = evaluate_retrieval(_settings(), contexts, questions or contexts, limit)
-    if as_json:
-        click.echo(json.dumps(result, indent=1))
-    else:
-        click.echo("  ".join(f"{k}={v}" for k, v in result.items()))
+    result = evaluate_retrieval(_settings(), contexts, questions or contexts[0], limit, split=split)
+    _print_figures(result, as_json)
 
 
 @evaluate.command(name="answers")
@@ -395,23 +417,26 @@ def eval_retrieval(contexts: Path, questions: Path | None, limit: int | None, as
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @friendly_errors
 def eval_answers(
-    contexts: Path, questions: Path | None, extra_gold: Path | None, limit: int | None, as_json: bool
+    contexts: tuple[Path, ...],
+    questions: Path | None,
+    split: str,
+    extra_gold: Path | None,
+    limit: int | None,
+    as_json: bool,
 ) -> None:
-    """Hit@k, answer containment, citation validity, refusals and latency.
+    """Hit@k, answer containment, citation validity, refusals and latency, and hit@k per language of the
+    question's paragraph.
 
     Each question is also asked with its own paragraph held out of the results, to measure refusals.
 
     \b
     Example:
-      newsdesk eval answers --contexts ../shared/eval/piaf/piaf-v1.0.json --limit 500
+      newsdesk eval answers --contexts ../shared/eval/piaf/piaf-v1.0.json --split measure
     """
     from newsdesk.evaluation import evaluate_answers
 
-    result = evaluate_answers(_settings(), contexts, questions or contexts, extra_gold, limit)
-    if as_json:
-        click.echo(json.dumps(result, indent=1))
-    else:
-        click.echo("  ".join(f"{k}={v}" for k, v in result.items()))
+    result = evaluate_answers(_settings(), contexts, questions or contexts[0], extra_gold, limit, split)
+    _print_figures(result, as_json)
 
 
 def main(args: list[str] | None = None, prog_name: str | None = None) -> None:

@@ -1,18 +1,27 @@
 """Quality measurement on SQuAD-format data: each paragraph is one article (`title#index`).
 
 The corpus goes into its own store under NEWSDESK_DATA_DIR/eval, so a second run reuses the vectors
-(ingest skips unchanged articles) and the user's own articles are never mixed in.
+(ingest skips unchanged articles) and the user's own articles are never mixed in. Several contexts files holding
+the same paragraphs in several languages (XQuAD's) make a mixed-language archive: each paragraph is taken from
+one of them, as a news archive mixes papers in several languages.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from newsdesk.settings import Settings
+
+# Wikipedia pages (SQuAD `data` entries, in file order) that a trained model may learn from, by the first word of
+# the file name; quality is reported on the others, the measure part (../shared/eval/SOURCES.md).
+TRAIN_PAGES = {"xquad": 18, "piaf": 150}
+SPLITS = ("all", "train", "measure")
 
 
 @dataclass(frozen=True)
@@ -21,6 +30,7 @@ class Question:
     text: str
     article_id: str
     answers: tuple[str, ...]
+    page: int = 0  # index of the Wikipedia page holding its paragraph, in file order (for the split)
 
 
 def load_squad(path: Path) -> tuple[dict[str, str], list[Question]]:
@@ -28,37 +38,80 @@ def load_squad(path: Path) -> tuple[dict[str, str], list[Question]]:
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
     paragraphs: dict[str, str] = {}
     questions: list[Question] = []
-    for entry in data:
+    for page, entry in enumerate(data):
         for index, paragraph in enumerate(entry["paragraphs"]):
             article_id = f"{entry['title']}#{index}"
             paragraphs[article_id] = paragraph["context"]
             for qa in paragraph["qas"]:
                 answers = tuple(a["text"] for a in qa.get("answers", []))
-                questions.append(Question(qa["id"], qa["question"], article_id, answers))
+                questions.append(Question(qa["id"], qa["question"], article_id, answers, page))
     return paragraphs, questions
 
 
-def eval_settings(settings: Settings, contexts: Path) -> Settings:
+def file_language(path: Path) -> str:
+    """The language code in a file name such as `xquad.de.dev.json`, or "" (ingest then detects it)."""
+    match = re.search(r"(?<=[._-])[a-z]{2}(?=[._-])", path.name)
+    return match.group() if match else ""
+
+
+def _pick(article_id: str, choices: int) -> int:
+    """A choice that depends on the article id alone, spread evenly: the same paragraph gets the same language
+    on every run and whatever else is in the corpus."""
+    return int.from_bytes(hashlib.sha256(article_id.encode()).digest()[:8], "big") % choices
+
+
+def corpus_articles(contexts: Sequence[Path]) -> dict[str, tuple[str, str]]:
+    """(text, language) by article id. With several files, which must hold the same paragraphs (XQuAD's
+    translations do), each paragraph comes from one of them, chosen by a hash of its id."""
+    files = sorted(contexts, key=lambda p: p.name)  # the choice must not depend on the order they were named in
+    loaded = [load_squad(path)[0] for path in files]
+    for path, paragraphs in zip(files[1:], loaded[1:], strict=True):
+        if paragraphs.keys() != loaded[0].keys():
+            raise ValueError(f"{path} does not hold the same paragraphs as {files[0]}: cannot mix them")
+    chosen = {aid: _pick(aid, len(files)) if len(files) > 1 else 0 for aid in loaded[0]}
+    return {aid: (loaded[i][aid], file_language(files[i])) for aid, i in chosen.items()}
+
+
+def _as_list(contexts: Path | Sequence[Path]) -> list[Path]:
+    return [contexts] if isinstance(contexts, Path) else list(contexts)
+
+
+def eval_settings(settings: Settings, contexts: Path | Sequence[Path]) -> Settings:
     """The same settings with the data folder moved to a per-corpus folder under eval/."""
-    slug = re.sub(r"[^\w.-]+", "_", contexts.stem)
+    files = _as_list(contexts)
+    name = files[0].stem
+    if len(files) > 1:
+        name = f"{name.split('.')[0]}.mixed." + "-".join(sorted(file_language(p) or p.stem for p in files))
+    slug = re.sub(r"[^\w.-]+", "_", name)
     folder = settings.data_dir / "eval" / settings.embedder.replace(":", "_").replace("/", "_") / slug
     return settings.model_copy(update={"data_dir": folder, "chroma_host": None})
 
 
-def build_eval_store(settings: Settings, contexts: Path) -> Any:
-    """A store holding every paragraph of `contexts` as an article, ingested (or reused) now."""
+def build_eval_store(settings: Settings, contexts: Path | Sequence[Path]) -> Any:
+    """A store holding every paragraph of `contexts` as an article (in its file's language when the file name
+    says it), ingested (or reused) now."""
     from ingest.articles import Article
     from ingest.pipeline import Ingester
     from newsdesk.runtime import open_store
 
-    paragraphs, _ = load_squad(contexts)
-    store = open_store(eval_settings(settings, contexts))
+    files = _as_list(contexts)
+    store = open_store(eval_settings(settings, files))
     articles = [
-        Article(id=aid, title=aid.split("#")[0].replace("_", " "), text=text, origin=str(contexts))
-        for aid, text in paragraphs.items()
+        Article(id=aid, title=aid.split("#")[0].replace("_", " "), text=text, lang=lang, origin=str(files[0]))
+        for aid, (text, lang) in corpus_articles(files).items()
     ]
     Ingester(store, settings.chunk_tokens, settings.chunk_overlap).ingest(articles)
     return store
+
+
+def in_split(path: Path, page: int, split: str) -> bool:
+    """Whether the question about Wikipedia page number `page` of `path` belongs to `split` (see TRAIN_PAGES)."""
+    if split == "all":
+        return True
+    dataset = re.split(r"[._-]", path.name)[0].lower()
+    if dataset not in TRAIN_PAGES:
+        raise ValueError(f"no train/measure split is defined for {path.name} (only for {', '.join(TRAIN_PAGES)})")
+    return (page < TRAIN_PAGES[dataset]) == (split == "train")
 
 
 def page_of(article_id: str) -> str:
@@ -71,34 +124,68 @@ def ranked_articles(hits: list[Any]) -> list[str]:
     return list(dict.fromkeys(h.article_id for h in hits))
 
 
-def questions_for(contexts: Path, questions_file: Path, limit: int | None) -> list[Question]:
-    """Questions from `questions_file`, pointed at the articles of `contexts` (same SQuAD ids)."""
-    _, context_questions = load_squad(contexts)
-    home = {q.id: q.article_id for q in context_questions}
+def questions_for(
+    contexts: Path | Sequence[Path], questions_file: Path, limit: int | None, split: str = "all"
+) -> list[Question]:
+    """Questions from `questions_file` in `split`, pointed at the articles of `contexts` (same SQuAD ids)."""
+    first = _as_list(contexts)[0]
+    _, context_questions = load_squad(first)
+    home = {q.id: q for q in context_questions}
     _, asked = load_squad(questions_file)
-    chosen = [Question(q.id, q.text, home[q.id], q.answers) for q in asked if q.id in home]
+    chosen = [
+        Question(q.id, q.text, home[q.id].article_id, q.answers, home[q.id].page)
+        for q in asked
+        if q.id in home and in_split(first, home[q.id].page, split)
+    ]
     return chosen[:limit] if limit else chosen
 
 
+def languages_of(store: Any, questions: list[Question]) -> dict[str, str]:
+    """The stored language of each question's article, by article id."""
+    info = store.catalog.document_info(list({q.article_id for q in questions}))
+    return {aid: str(meta["lang"]) or "?" for aid, meta in info.items()}
+
+
+def by_language(outcomes: list[tuple[str, dict[str, bool]]]) -> dict[str, dict[str, float]]:
+    """Shares per language of the gold paragraph: (language, {measure: outcome}) per question in, then
+    {language: {"questions": n, measure: share}} out, languages in alphabetical order."""
+    table: dict[str, dict[str, float]] = {}
+    for lang in sorted({lang for lang, _ in outcomes}):
+        rows = [values for row_lang, values in outcomes if row_lang == lang]
+        table[lang] = {"questions": len(rows)} | {
+            name: round(sum(r[name] for r in rows) / len(rows), 3) for name in rows[0]
+        }
+    return table
+
+
 def evaluate_retrieval(
-    settings: Settings, contexts: Path, questions_file: Path, limit: int | None = None, k: int = 10
-) -> dict[str, float]:
-    """Recall@1/5/10 and MRR@10 of each question's own paragraph."""
+    settings: Settings,
+    contexts: Path | Sequence[Path],
+    questions_file: Path,
+    limit: int | None = None,
+    k: int = 10,
+    split: str = "all",
+) -> dict[str, Any]:
+    """Recall@1/5/10 and MRR@10 of each question's own paragraph, and recall@1 per language of that paragraph."""
     store = build_eval_store(settings, contexts)
-    questions = questions_for(contexts, questions_file, limit)
+    questions = questions_for(contexts, questions_file, limit, split)
+    langs = languages_of(store, questions)
     hits_at = {1: 0, 5: 0, 10: 0}
     reciprocal = 0.0
+    outcomes: list[tuple[str, dict[str, bool]]] = []
     for question in questions:
         ranking = ranked_articles(store.search(question.text, 2 * k))[:k]
-        if question.article_id in ranking:
-            rank = ranking.index(question.article_id) + 1
+        rank = ranking.index(question.article_id) + 1 if question.article_id in ranking else k + 1
+        if rank <= k:
             reciprocal += 1.0 / rank
-            for cutoff in hits_at:
-                hits_at[cutoff] += rank <= cutoff
+        for cutoff in hits_at:
+            hits_at[cutoff] += rank <= cutoff
+        outcomes.append((langs.get(question.article_id, "?"), {"recall@1": rank == 1}))
     n = max(1, len(questions))
-    result = {f"recall@{c}": round(v / n, 3) for c, v in hits_at.items()}
+    result: dict[str, Any] = {f"recall@{c}": round(v / n, 3) for c, v in hits_at.items()}
     result["mrr"] = round(reciprocal / n, 3)
     result["questions"] = len(questions)
+    result["by_language"] = by_language(outcomes)
     return result
 
 
@@ -120,14 +207,19 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def evaluate_answers(
-    settings: Settings, contexts: Path, questions_file: Path, extra_gold: Path | None = None, limit: int | None = None
+    settings: Settings,
+    contexts: Path | Sequence[Path],
+    questions_file: Path,
+    extra_gold: Path | None = None,
+    limit: int | None = None,
+    split: str = "all",
 ) -> dict[str, Any]:
     """Answer quality as the issue defines it, plus the refusal calibration table.
 
     Unanswerable cases are the same questions asked of the corpus without their article: SQuAD's articles are
     Wikipedia pages, so every paragraph of the question's page is held out of the results (its sibling
     paragraphs often state the answer too). The harder case of holding out only the question's own paragraph is
-    reported as well, but not calibrated on.
+    reported as well, but not calibrated on. A gold answer in any of the corpus's languages counts.
     """
     import time
 
@@ -136,9 +228,10 @@ def evaluate_answers(
 
     store = build_eval_store(settings, contexts)
     engine = AnswerEngine(store)
-    questions = questions_for(contexts, questions_file, limit)
+    questions = questions_for(contexts, questions_file, limit, split)
+    langs = languages_of(store, questions)
     gold: dict[str, set[str]] = {}
-    for path in {contexts, questions_file, *([extra_gold] if extra_gold else [])}:
+    for path in {*_as_list(contexts), questions_file, *([extra_gold] if extra_gold else [])}:
         for q in load_squad(path)[1]:
             gold.setdefault(q.id, set()).update(normalise_answer(a) for a in q.answers)
     counts = {
@@ -152,6 +245,7 @@ def evaluate_answers(
     cited = cited_valid = cited_in_retrieved = 0
     latencies: list[float] = []
     confidences: list[tuple[float, float]] = []
+    outcomes: list[tuple[str, dict[str, bool]]] = []
     too_long = 0
     for question in questions:
         started = time.perf_counter()
@@ -160,10 +254,15 @@ def evaluate_answers(
         answer = engine.answer_from_hits(question.text, hits[: engine.k], lang)
         latencies.append((time.perf_counter() - started) * 1000)
         ranking = ranked_articles(answer.retrieved + hits[engine.k :])  # in the order the answer puts them
-        counts["hit@1"] += question.article_id in ranking[:1]
-        counts["hit@5"] += question.article_id in ranking[:5]
-        counts["refused"] += answer.refused
-        counts["contained"] += (not answer.refused) and contains_any(answer.answer, gold[question.id])
+        found = {
+            "hit@1": question.article_id in ranking[:1],
+            "hit@5": question.article_id in ranking[:5],
+            "contained": not answer.refused and contains_any(answer.answer, gold[question.id]),
+            "refused": answer.refused,
+        }
+        for name, value in found.items():
+            counts[name] += value
+        outcomes.append((langs.get(question.article_id, "?"), found))
         too_long += len(re.sub(r"\[\d+\]", "", answer.answer).split()) > 80
         for n in cited_numbers(answer.answer):
             cited += 1
@@ -187,6 +286,7 @@ def evaluate_answers(
         latency_p50_ms=round(_percentile(latencies, 0.5), 1),
         latency_p95_ms=round(_percentile(latencies, 0.95), 1),
         calibration=calibration_table(confidences),
+        by_language=by_language(outcomes),
     )
     return result
 

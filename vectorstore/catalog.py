@@ -154,6 +154,13 @@ class Catalog:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def set_meta(self, key: str, value: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
     def generation(self) -> int:
         """A number that grows with every completed write, from any process."""
         return int(self.get_meta("generation") or 0)
@@ -336,6 +343,35 @@ class Catalog:
             f"SELECT id, document_id, text, position, sentences FROM chunks WHERE id IN ({marks})", chunk_ids
         ).fetchall()
         return {r[0]: (r[1], r[2], r[3], _spans(r[4])) for r in rows}
+
+    def chunk_languages(self, chunk_ids: list[str]) -> dict[str, str]:
+        """The language of each given chunk's document, for chunks the catalog holds."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self._db.execute(
+            f"SELECT chunks.id, documents.lang FROM chunks JOIN documents ON documents.id = chunks.document_id"
+            f" WHERE chunks.id IN ({marks})",
+            chunk_ids,
+        ).fetchall()
+        return dict(rows)
+
+    def language_sample(self, per_language: int) -> dict[str, list[str]]:
+        """For each document language, the first chunk of up to `per_language` ready documents: those first by
+        content hash, which spreads them over the archive, stays the same between calls, and walks an index
+        (~1 ms per language at 50k documents; ordering chunks by id instead took ~1.5 s)."""
+        langs = [row[0] for row in self._db.execute("SELECT DISTINCT lang FROM documents WHERE state = 'ready'")]
+        return {
+            lang: [
+                row[0]
+                for row in self._db.execute(
+                    "SELECT c.id FROM documents d JOIN chunks c ON c.document_id = d.id AND c.position = 0"
+                    " WHERE d.lang = ? AND d.state = 'ready' ORDER BY d.content_hash LIMIT ?",
+                    (lang, per_language),
+                )
+            ]
+            for lang in langs
+        }
 
 
 def _spans(stored: str | None) -> tuple[tuple[int, int], ...] | None:

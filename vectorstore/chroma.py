@@ -139,5 +139,13 @@ class ChromaCollection:
         return [(cid, 1.0 - float(d)) for cid, d in zip(ids, distances, strict=True)]
 
     @_server_call
+    def vectors_of(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of the given chunks, by id (chunks Chroma lacks are left out)."""
+        if not ids:
+            return {}
+        got = self._collection.get(ids=ids, include=["embeddings"])
+        return dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32), strict=True))
+
+    @_server_call
     def ids(self) -> set[str]:
         return set(self._collection.get(include=[])["ids"])

@@ -11,15 +11,18 @@ file lock, so two ingests at once never interleave their steps.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from vectorstore import calibration
 from vectorstore.catalog import Catalog, StoredChunk
 from vectorstore.chroma import ChromaCollection, EmbedderMismatch, StoreUnavailable
 from vectorstore.embeddings import NewsEmbeddings
@@ -67,6 +70,8 @@ class FusionWeights:
 
     Same-language keyword hits use every content word of the question; cross-language ones only its anchors
     (names, numbers), because a passage that shares no word with the question must not be pulled up by BM25.
+    Either reorders passages within a language but does not lift one language over another
+    (`_level_languages`).
     """
 
     same_language: float = 0.8
@@ -82,6 +87,23 @@ def _normalised(scores: dict[str, float]) -> dict[str, float]:
     low, high = min(scores.values()), max(scores.values())
     span = high - low
     return {key: (value - low) / span if span > 0 else 1.0 for key, value in scores.items()}
+
+
+def _level_languages(fused: dict[str, float], dense: dict[str, float], langs: dict[str, str]) -> dict[str, float]:
+    """`fused` (dense plus keyword evidence) with each passage language's scores lowered by how much more its
+    best score rose above its best dense score than the least raised language's did. Keywords then reorder
+    passages within a language, but only the dense scores choose between languages: same-language BM25 is
+    evidence that passages in other languages cannot get (docs/quality.md, "Language-neutral ranking"). With one
+    language, nothing changes."""
+    best_fused: dict[str, float] = {}
+    best_dense: dict[str, float] = {}
+    for cid, value in fused.items():
+        lang = langs.get(cid, "")
+        best_fused[lang] = max(best_fused.get(lang, value), value)
+        best_dense[lang] = max(best_dense.get(lang, dense.get(cid, 0.0)), dense.get(cid, 0.0))
+    rise = {lang: best_fused[lang] - best_dense[lang] for lang in best_fused}
+    least = min(rise.values(), default=0.0)
+    return {cid: value - (rise[langs.get(cid, "")] - least) for cid, value in fused.items()}
 
 
 class Store:
@@ -105,6 +127,8 @@ class Store:
             self.catalog = Catalog(data_dir / f"{collection}{where}.catalog.sqlite3")
             self.vectors = ChromaCollection(embedder, collection, data_dir / "chroma", chroma_host, chroma_port)
         self._seen_generation = self.catalog.generation()
+        self._calibrated: tuple[int, calibration.Table] | None = None
+        self._probe_vectors: dict[str, np.ndarray] | None = None
         self._lock_path = data_dir / "write.lock"
         # Reopening the embedded client (refresh) must not pull it from under a query of another thread.
         self._client_lock = threading.RLock()
@@ -210,8 +234,41 @@ class Store:
         docs = self.catalog.document_info(list({chunk[0] for _, chunk in leads}))
         return [self._hit(cid, chunk, docs.get(chunk[0], {}), 0.0, 0.0, 0.0) for cid, chunk in leads]
 
+    def dense_offsets(self, query_lang: str) -> dict[str, float]:
+        """By passage language, how high the embedder's cosines run for questions in `query_lang` in this
+        archive (see vectorstore.calibration); search subtracts it before fusion. Measured again lazily after
+        every write and kept in the catalog, so other processes reuse it."""
+        generation = self.catalog.generation()
+        cached = self._calibrated
+        if cached is None or cached[0] != generation:
+            stored = json.loads(self.catalog.get_meta("dense_calibration") or "{}")
+            if stored.get("generation") == generation and stored.get("probes") == calibration.PROBES_ID:
+                table = stored["offsets"]
+            else:
+                table = self._measure_calibration()
+                record = {"generation": generation, "probes": calibration.PROBES_ID, "offsets": table}
+                with suppress(sqlite3.Error):  # a read-only archive: measured again by the next process
+                    self.catalog.set_meta("dense_calibration", json.dumps(record))
+            cached = self._calibrated = (generation, table)
+        return calibration.row(cached[1], query_lang)
+
+    def _measure_calibration(self) -> calibration.Table:
+        if self._probe_vectors is None:
+            texts = [(lang, probe) for lang, probes in calibration.PROBES.items() for probe in probes]
+            vectors = self.embedder.encode_queries([probe for _, probe in texts])
+            self._probe_vectors = {
+                lang: vectors[[i for i, (probe_lang, _) in enumerate(texts) if probe_lang == lang]]
+                for lang in calibration.PROBES
+            }
+        sample = self.catalog.language_sample(calibration.SAMPLE)
+        with self._client_lock:
+            stored = self.vectors.vectors_of([cid for ids in sample.values() for cid in ids])
+        passages = {lang: np.array([stored[cid] for cid in ids if cid in stored]) for lang, ids in sample.items()}
+        return calibration.offsets(self._probe_vectors, {lang: v for lang, v in passages.items() if len(v)})
+
     def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
-        """The k best passages for `query`: dense ranking fused with language-aware keyword rankings."""
+        """The k best passages for `query`: dense ranking, on one scale across passage languages, fused with
+        language-aware keyword rankings."""
         depth = max(30, 4 * k)
         query_vector = self.embedder.query_vector(query)
         with self._client_lock:
@@ -229,17 +286,22 @@ class Store:
             anchor_scores = {cid: score for cid, _, score in cross}
         dense_scores = dict(dense)
         floor = min(dense_scores.values(), default=0.0)
-        dense_norm = _normalised(dense_scores)
+        langs = self.catalog.chunk_languages(list({*dense_scores, *same_scores, *anchor_scores}))
+        offsets = self.dense_offsets(query_lang) if dense_scores else {}
+        calibrated = {cid: score - offsets.get(langs.get(cid, ""), 0.0) for cid, score in dense_scores.items()}
+        dense_norm = _normalised(calibrated)
         fused = {cid: dense_norm.get(cid, 0.0) for cid in {*dense_scores, *same_scores, *anchor_scores}}
         for weight, scores in ((self.fusion.same_language, same_scores), (self.fusion.anchors, anchor_scores)):
             top = max(scores.values(), default=0.0)
             for cid, value in scores.items():
                 fused[cid] += weight * value / top
+        fused = _level_languages(fused, dense_norm, langs)
         dates = self.catalog.chunk_dates(list(fused))  # a chunk Chroma has but the catalog not yet is skipped
         recent_first: set[str] = set()
-        if asks_for_recent(query) and dense_scores:
-            bar = max(dense_scores.values()) - self.fusion.recent_margin
-            recent_first = {cid for cid in dates if dense_scores.get(cid, floor) >= bar}
+        if asks_for_recent(query) and calibrated:
+            bar = max(calibrated.values()) - self.fusion.recent_margin
+            lowest = min(calibrated.values())
+            recent_first = {cid for cid in dates if calibrated.get(cid, lowest) >= bar}
             if not any(dates[cid] for cid in recent_first):
                 recent_first = set()  # undated articles: relevance alone
 
