@@ -13,6 +13,7 @@ from bot.conversation import Conversation
 from bot.engine import Answer, AnswerEngine
 from bot.filters import split_filters
 from vectorstore.chroma import StoreUnavailable
+from vectorstore.errors import UserError
 
 HELP = """Ask a question about the articles. Follow-ups ("and what did Attal say?") use the conversation.
 Options before a question narrow the search: --since 2024-06-01 --until 2024-06-30 --source "Le Monde".
@@ -93,7 +94,7 @@ def run_repl(
         else:
             try:
                 question, search_filters = split_filters(line)
-            except ValueError as exc:
+            except UserError as exc:
                 write(str(exc))
                 continue
             try:

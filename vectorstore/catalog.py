@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from vectorstore.errors import UserError
 from vectorstore.language import stems
 from vectorstore.records import ChunkRecord, DocumentInfo, SearchFilters
 
@@ -66,7 +67,7 @@ class Catalog:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         has_tables = self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] > 0
         if has_tables and version != SCHEMA_VERSION:
-            raise RuntimeError(
+            raise UserError(
                 f"{path} was written by another version of newsdesk (schema {version}, expected {SCHEMA_VERSION}):"
                 " ingest again into a new NEWSDESK_DATA_DIR"
             )

@@ -21,13 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from vectorstore.catalog import Catalog
-from vectorstore.chroma import ChromaCollection, EmbedderMismatch, StoreUnavailable
+from vectorstore.chroma import ChromaCollection
 from vectorstore.embeddings import NewsEmbeddings
+from vectorstore.errors import UserError
 from vectorstore.language import anchor_words, asks_for_recent, content_words, detect_language
 from vectorstore.records import ChunkRecord, DocumentInfo, Hit, SearchFilters
 
 
-class StorageError(RuntimeError):
+class StorageError(UserError):
     """The data folder cannot take writes (full disk, read-only file system); says which folder and why."""
 
 
@@ -51,7 +52,7 @@ def storage_errors(folder: Path) -> Iterator[None]:
     """Turn a failed write into a StorageError naming the folder, when the file system is the cause."""
     try:
         yield
-    except (StoreUnavailable, EmbedderMismatch):
+    except UserError:  # already says what is wrong
         raise
     except Exception as exc:
         if problem := storage_problem(folder):
