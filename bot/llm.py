@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from bot.texts import text
+from vectorstore.errors import UserError
 from vectorstore.records import Hit
 
 if TYPE_CHECKING:
@@ -34,7 +35,8 @@ _SENTENCE = re.compile(r"(?<=[.!?»\]])\s+")
 
 def make_llm(spec: str, base_url: str | None, api_key: str | None, timeout: float) -> Any:
     """A LangChain chat model from `provider:model` (e.g. `openai:gpt-4o-mini`; with a base URL, any
-    OpenAI-compatible server such as llama.cpp, vLLM or Ollama)."""
+    OpenAI-compatible server such as llama.cpp, vLLM or Ollama); a UserError when `spec` names no model LangChain
+    can build here."""
     from langchain.chat_models import init_chat_model
 
     options: dict[str, Any] = {"timeout": timeout, "max_retries": 1, "temperature": 0}
@@ -44,7 +46,15 @@ def make_llm(spec: str, base_url: str | None, api_key: str | None, timeout: floa
         options["api_key"] = api_key
     elif base_url:
         options["api_key"] = "not-needed"  # local servers ignore it, the client insists on one
-    return init_chat_model(spec, **options)
+    try:
+        return init_chat_model(spec, **options)
+    except ValueError:  # LangChain cannot tell the provider; its message lists 30 of them
+        raise UserError(
+            f"{spec!r} is not a provider:model name (e.g. openai:gpt-4o-mini, or openai:MODEL with LLM_BASE_URL"
+            " for llama.cpp, vLLM or Ollama)"
+        ) from None
+    except ImportError as exc:  # a known provider whose LangChain package is not installed
+        raise UserError(str(exc).strip().splitlines()[0]) from None
 
 
 def build_messages(question: str, hits: list[Hit], lang: str) -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ from bot.conversation import Conversation
 from bot.engine import Answer, AnswerEngine
 from bot.filters import split_filters
 from vectorstore.chroma import StoreUnavailable
+from vectorstore.errors import UserError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -119,7 +120,7 @@ def run_repl(
         else:
             try:
                 question, search_filters = split_filters(line)
-            except ValueError as exc:
+            except UserError as exc:
                 show(str(exc))
                 continue
             try:

@@ -66,6 +66,7 @@ from ingest.pipeline import Ingester, IngestReport, load_sources
 from ingest.web import is_url
 from newsdesk.settings import Settings
 from vectorstore.chroma import StoreUnavailable
+from vectorstore.errors import UserError
 from vectorstore.language import detect_language
 from vectorstore.records import SearchFilters
 
@@ -96,7 +97,7 @@ def parse_ids(value: str, setting: str) -> frozenset[int]:
         if not item:
             continue
         if not re.fullmatch(r"-?\d+", item):
-            raise ValueError(f"{setting}: {item!r} is not a Telegram id (use numbers separated by commas)")
+            raise UserError(f"{setting}: {item!r} is not a Telegram id (use numbers separated by commas)")
         ids.add(int(item))
     return frozenset(ids)
 
@@ -508,7 +509,7 @@ class NewsdeskBot:
         Options before the question (--since, --until, --source) narrow the search."""
         try:
             question, search_filters = split_filters(question)
-        except ValueError as exc:
+        except UserError as exc:
             await self._reply_plain(message, str(exc))
             return
         if not question:
@@ -698,7 +699,7 @@ def _addressed_question(message: Message, bot_id: int, bot_username: str) -> str
 def _token(settings: Settings) -> str:
     token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
     if not token:
-        raise ValueError("no Telegram bot token: set TELEGRAM_TOKEN (from @BotFather) in the environment or .env")
+        raise UserError("no Telegram bot token: set TELEGRAM_TOKEN (from @BotFather) in the environment or .env")
     return token
 
 
@@ -709,7 +710,7 @@ def file_url(base_url: str) -> str:
 
 
 def build_application(settings: Settings, engine: AnswerEngine, flood: FloodLimit | None = None) -> Application:
-    """The bot as a python-telegram-bot Application, not yet started; raises ValueError without a token."""
+    """The bot as a python-telegram-bot Application, not yet started; raises UserError without a token."""
     token = _token(settings)
     newsdesk = NewsdeskBot(settings, engine, flood or FloodLimit())
     app = (
@@ -792,9 +793,9 @@ def run_bot(
     Access.from_settings(settings)
     if webhook_url is not None:
         if secret_token is not None and not _SECRET_TOKEN.fullmatch(secret_token):
-            raise ValueError("the secret token must be 1-256 letters, digits, _ or -")
+            raise UserError("the secret token must be 1-256 letters, digits, _ or -")
         if importlib.util.find_spec("tornado") is None:
-            raise ValueError('webhook mode needs tornado: pip install "python-telegram-bot[webhooks]"')
+            raise UserError('webhook mode needs tornado: pip install "python-telegram-bot[webhooks]"')
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
     for handler in logging.getLogger().handlers:

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
+from vectorstore.errors import UserError
 from vectorstore.language import detect_language
 from vectorstore.records import DocumentInfo
 
 
-class LoadError(ValueError):
+class LoadError(UserError):
     """An input that cannot become an article; the message names the culprit and the reason."""
 
 
@@ -128,8 +129,8 @@ def date_to_int(date: str) -> int:
 
 
 def filter_date(value: str) -> int:
-    """A date a user typed for --since/--until, as YYYYMMDD; ValueError naming it when it is not a date."""
+    """A date a user typed for --since/--until, as YYYYMMDD; a UserError naming it when it is not a date."""
     iso = normalise_date(value)
     if not iso:
-        raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD)")
+        raise UserError(f"{value!r} is not a date (use YYYY-MM-DD)")
     return date_to_int(iso)

@@ -25,6 +25,7 @@ import httpx
 
 from ingest.articles import Article, LoadError
 from ingest.loaders import html_article
+from vectorstore.errors import UserError
 
 USER_AGENT = "newsdesk/0.1 (news question-answering bot; article ingester)"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -51,7 +52,7 @@ def private_urls_allowed() -> bool:
 
     try:
         return Settings().allow_private_urls
-    except ValueError:  # pydantic's ValidationError: some other setting is malformed
+    except UserError:  # some other setting is malformed
         return os.environ.get(ALLOW_PRIVATE, "").strip().lower() in ("1", "true", "yes", "on")
 
 

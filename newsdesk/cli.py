@@ -22,17 +22,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def friendly_errors(command: F) -> F:
-    """Turn the errors a user can fix (wrong embedder, no server, bad date) into one clear line."""
+    """Turn the errors a user can fix (a bad setting, no server, a full disk) into one clear line; anything else
+    is a bug and keeps its traceback."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from vectorstore.chroma import EmbedderMismatch, StoreUnavailable
         from vectorstore.errors import UserError
-        from vectorstore.store import StorageError, storage_problem
+        from vectorstore.store import storage_problem
 
         try:
             return command(*args, **kwargs)
-        except (EmbedderMismatch, StoreUnavailable, StorageError, UserError, ValueError) as exc:
+        except UserError as exc:
             raise click.ClickException(str(exc)) from None
         except (sqlite3.Error, OSError) as exc:  # a full or read-only disk under a file other than the store's
             if problem := storage_problem(_settings().data_dir):
@@ -188,12 +188,13 @@ def filter_options(command: F) -> F:
 def filters_from(since: str | None, until: str | None, source: str | None) -> Any:
     """SearchFilters from command-line text; a date that cannot be read is a usage error."""
     from ingest.articles import filter_date
+    from vectorstore.errors import UserError
     from vectorstore.records import SearchFilters
 
     def as_int(value: str | None, option: str) -> int | None:
         try:
             return None if value is None else filter_date(value)
-        except ValueError as exc:
+        except UserError as exc:
             raise click.BadParameter(str(exc), param_hint=option) from None
 
     return SearchFilters(as_int(since, "--since"), as_int(until, "--until"), source)
@@ -201,7 +202,7 @@ def filters_from(since: str | None, until: str | None, source: str | None) -> An
 
 @cli.command()
 @click.argument("query")
-@click.option("-k", "--k", "k", default=5, show_default=True, help="How many passages.")
+@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="How many passages.")
 @filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits, best first.")
 @friendly_errors
@@ -233,7 +234,9 @@ def search(query: str, k: int, since: str | None, until: str | None, source: str
 
 
 @cli.command()
-@click.option("--limit", default=50, show_default=True, help="How many articles, newest first.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many articles, newest first."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @friendly_errors
 def sources(limit: int, as_json: bool) -> None:
@@ -268,7 +271,9 @@ def remove(article_ids: tuple[str, ...]) -> None:
 
 @cli.command()
 @click.argument("question", required=False)
-@click.option("-k", "--k", "k", default=5, show_default=True, help="How many passages to answer from.")
+@click.option(
+    "-k", "--k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="How many passages to answer from."
+)
 @filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per question.")
 @friendly_errors

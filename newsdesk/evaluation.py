@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from newsdesk.settings import Settings
+from vectorstore.errors import UserError
 
 # Wikipedia pages (SQuAD `data` entries, in file order) that a trained model may learn from, by the first word of
 # the file name; quality is reported on the others, the measure part (../shared/eval/SOURCES.md).
@@ -67,7 +68,7 @@ def corpus_articles(contexts: Sequence[Path]) -> dict[str, tuple[str, str]]:
     loaded = [load_squad(path)[0] for path in files]
     for path, paragraphs in zip(files[1:], loaded[1:], strict=True):
         if paragraphs.keys() != loaded[0].keys():
-            raise ValueError(f"{path} does not hold the same paragraphs as {files[0]}: cannot mix them")
+            raise UserError(f"{path} does not hold the same paragraphs as {files[0]}: cannot mix them")
     chosen = {aid: _pick(aid, len(files)) if len(files) > 1 else 0 for aid in loaded[0]}
     return {aid: (loaded[i][aid], file_language(files[i])) for aid, i in chosen.items()}
 
@@ -110,7 +111,7 @@ def in_split(path: Path, page: int, split: str) -> bool:
         return True
     dataset = re.split(r"[._-]", path.name)[0].lower()
     if dataset not in TRAIN_PAGES:
-        raise ValueError(f"no train/measure split is defined for {path.name} (only for {', '.join(TRAIN_PAGES)})")
+        raise UserError(f"no train/measure split is defined for {path.name} (only for {', '.join(TRAIN_PAGES)})")
     return (page < TRAIN_PAGES[dataset]) == (split == "train")
 
 

@@ -8,7 +8,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsdesk.settings import Settings
+from newsdesk.settings import Settings, SettingsError, setting
+from vectorstore.errors import UserError
 
 if TYPE_CHECKING:
     from bot.answer_model import AnswerModel
@@ -46,7 +47,10 @@ def open_store(settings: Settings) -> Store:
     from vectorstore.embeddings import load_embedder
     from vectorstore.store import Store
 
-    embedder = load_embedder(settings.embedder, settings.threads)
+    try:
+        embedder = load_embedder(settings.embedder, settings.threads)
+    except UserError as exc:
+        raise SettingsError(f"{setting('NEWSDESK_EMBEDDER', settings.embedder)}: {exc}") from None
     threading.Thread(target=_warm_up, args=(embedder,), name="newsdesk-warm-up", daemon=False).start()
     return Store(settings.data_dir, embedder, settings.collection, settings.chroma_host, settings.chroma_port)
 
@@ -61,7 +65,10 @@ def build_engine(settings: Settings):  # type: ignore[no-untyped-def]
         from bot.llm import make_llm
 
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-        llm = make_llm(settings.llm, settings.llm_base_url, key, settings.llm_timeout)
+        try:
+            llm = make_llm(settings.llm, settings.llm_base_url, key, settings.llm_timeout)
+        except UserError as exc:
+            raise SettingsError(f"{setting('LLM', settings.llm)}: {exc}") from None
     store = open_store(settings)  # first: it sets HF_HUB_OFFLINE before the reranker asks the hub
     reranker = None
     if settings.reranker:

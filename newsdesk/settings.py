@@ -5,11 +5,18 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vectorstore.errors import UserError
+
+ENV_FILE = ".env"
 
 
 def _default_data_dir() -> Path:
@@ -19,7 +26,9 @@ def _default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Settings for every command; environment variables win over `.env`."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     data_dir: Path = Field(default_factory=_default_data_dir, alias="NEWSDESK_DATA_DIR")
     embedder: str = Field("e5-small", alias="NEWSDESK_EMBEDDER")
@@ -53,6 +62,14 @@ class Settings(BaseSettings):
     allowed_chats: str = Field("", alias="NEWSDESK_ALLOWED_CHATS")
     admin_users: str = Field("", alias="NEWSDESK_ADMIN_USERS")
 
+    def __init__(self, **values: Any) -> None:
+        """Read the settings; a bad value is a SettingsError naming it and where it came from, not pydantic's
+        multi-line report."""
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from None
+
     @property
     def feed_urls(self) -> list[str]:
         """NEWSDESK_FEEDS: feed URLs separated by commas or spaces."""
@@ -62,6 +79,54 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @model_validator(mode="after")
+    def _overlap_below_chunk_size(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_tokens:
+            overlap = setting("NEWSDESK_CHUNK_OVERLAP", self.chunk_overlap)
+            raise ValueError(f"{overlap} must be smaller than {setting('NEWSDESK_CHUNK_TOKENS', self.chunk_tokens)}")
+        return self
+
+
+class SettingsError(UserError):
+    """A setting with a value newsdesk cannot use."""
+
+
+def origin(alias: str) -> str:
+    """Where a setting's value comes from, as the settings read it: the environment wins over `.env`, and a
+    setting in neither has its default. Names are matched regardless of case, as pydantic-settings does."""
+    if any(name.upper() == alias.upper() and value for name, value in os.environ.items()):
+        return "from the environment"
+    if Path(ENV_FILE).is_file() and any(name.upper() == alias.upper() for name in dotenv_values(ENV_FILE)):
+        return f"from {ENV_FILE}"
+    return "the default"
+
+
+def setting(alias: str, value: object) -> str:
+    """A setting as an error names it: `NEWSDESK_CHUNK_TOKENS=abc (from the environment)`; text that would not
+    read back as written (empty, with spaces) is quoted, secrets are not shown."""
+    shown = str(value)
+    if alias in _SECRETS:
+        shown = "<hidden>"
+    elif not shown or shown != "".join(shown.split()):
+        shown = repr(shown)
+    return f"{alias}={shown} ({origin(alias)})"
+
+
+_SECRETS = {field.alias for field in Settings.model_fields.values() if "SecretStr" in str(field.annotation)}
+
+
+def _describe(exc: ValidationError) -> str:
+    """pydantic's errors as one line: each bad setting with its value, origin and what is wrong with it."""
+    problems = []
+    for error in exc.errors():
+        if not error["loc"]:  # a check across settings: its message names them already
+            problems.append(str(error.get("ctx", {}).get("error", error["msg"])))
+            continue
+        alias = str(error["loc"][0])
+        reason = error["msg"].replace("Input should be", "must be").replace("Value error, ", "")
+        problems.append(f"{setting(alias, error['input'])}: {reason}")
+    return "; ".join(problems)
 
 
 @lru_cache(maxsize=1)

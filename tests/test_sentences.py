@@ -16,6 +16,7 @@ from ingest.chunking import chunk_text
 from ingest.pipeline import Ingester
 from ingest.sentences import THAI_LONG, split_sentences
 from vectorstore.catalog import SCHEMA_VERSION, Catalog, index_terms
+from vectorstore.errors import UserError
 from vectorstore.language import stems
 from vectorstore.records import Hit
 from vectorstore.store import Store
@@ -200,7 +201,7 @@ def test_a_catalog_of_an_unknown_schema_is_a_clear_error(tmp_path: Path) -> None
     db = sqlite3.connect(path)
     db.executescript("CREATE TABLE chunks (id TEXT); PRAGMA user_version = 1;")
     db.close()
-    with pytest.raises(RuntimeError, match=r"schema 1, expected 3\): ingest again into a new NEWSDESK_DATA_DIR"):
+    with pytest.raises(UserError, match=r"schema 1, expected 3\): ingest again into a new NEWSDESK_DATA_DIR"):
         Catalog(path)
 
 

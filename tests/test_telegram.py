@@ -41,6 +41,7 @@ from newsdesk.settings import Settings
 from tests.conftest import EXAMPLES
 from tests.fakes.pages import serve_pages
 from tests.fakes.telegram_server import FakeBotApi
+from vectorstore.errors import UserError
 from vectorstore.records import Hit
 from vectorstore.store import Store
 
@@ -749,10 +750,10 @@ def test_without_a_token_the_bot_says_what_to_set(data_dir: Path, monkeypatch: p
 
 def test_bad_settings_are_refused_before_anything_starts(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, NEWSDESK_DATA_DIR=str(tmp_path), TELEGRAM_TOKEN=TOKEN)  # type: ignore[call-arg]
-    with pytest.raises(ValueError, match="secret token"):
+    with pytest.raises(UserError, match="secret token"):
         telegram_module.run_bot(settings, "https://bot.example.com/hook", secret_token="not secret!")
     settings.allowed_users = "123, bob"
-    with pytest.raises(ValueError, match="NEWSDESK_ALLOWED_USERS: 'bob' is not a Telegram id"):
+    with pytest.raises(UserError, match="NEWSDESK_ALLOWED_USERS: 'bob' is not a Telegram id"):
         telegram_module.run_bot(settings)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from vectorstore.errors import UserError
 from vectorstore.language import stems
 from vectorstore.records import ChunkRecord, DocumentInfo, SearchFilters
 
@@ -125,7 +126,7 @@ class Catalog:
             if version == SCHEMA_VERSION:
                 return
             if version > SCHEMA_VERSION or any(v not in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
-                raise RuntimeError(
+                raise UserError(
                     f"{self.path} was written by another version of newsdesk (schema {version}, expected"
                     f" {SCHEMA_VERSION}): ingest again into a new NEWSDESK_DATA_DIR"
                 )

@@ -11,14 +11,15 @@ import httpx
 import numpy as np
 
 from vectorstore.embeddings import ChromaEmbeddingFunction, NewsEmbeddings
+from vectorstore.errors import UserError
 from vectorstore.records import SearchFilters
 
 
-class EmbedderMismatch(RuntimeError):
+class EmbedderMismatch(UserError):
     """The collection was built by another embedder; its vectors would be garbage for this one."""
 
 
-class StoreUnavailable(RuntimeError):
+class StoreUnavailable(UserError):
     """The Chroma server cannot be reached."""
 
 

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from vectorstore.errors import UserError
+
 DEFAULT_EMBEDDER = "e5-small"
 QUERY_CACHE_SIZE = 64
 
@@ -141,7 +143,7 @@ class SentenceTransformerEmbeddings(NewsEmbeddings):
 
         if threads:
             torch.set_num_threads(threads)
-        self._model = SentenceTransformer(model, device="cpu")
+        self._model = _sentence_transformer(SentenceTransformer, model)
         from vectorstore.e5_torch import cpu_has_bf16
 
         if cpu_has_bf16():
@@ -164,6 +166,27 @@ class SentenceTransformerEmbeddings(NewsEmbeddings):
 
     def count_tokens(self, text: str) -> int:
         return len(self._model.tokenizer(self._passage_prefix + text)["input_ids"])
+
+
+def _sentence_transformer(loader: Any, model: str) -> Any:
+    """`loader(model)` (SentenceTransformer), with each way a model name can be wrong as one UserError: a folder
+    that is missing or holds no model, or a hub name that cannot be fetched (offline, which is newsdesk's
+    default, a hub name only loads from the local model cache)."""
+    folder = Path(model).expanduser()
+    if not folder.exists() and (model.startswith(("/", ".", "~")) or model.count("/") > 1):
+        raise UserError(f"no folder {model} (st: takes a local model folder or a model hub name)")
+    try:
+        return loader(str(folder) if folder.exists() else model, device="cpu")
+    except (OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        if folder.exists():
+            raise UserError(f"{model} does not hold a sentence-transformers model ({reason})") from None
+        if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+            raise UserError(
+                f"{model} is not a local folder, nor in the model cache: a hub name needs a network connection"
+                " and HF_HUB_OFFLINE=0"
+            ) from None
+        raise UserError(f"cannot load {model} from the model hub ({reason})") from None
 
 
 def _minilm(threads: int | None) -> NewsEmbeddings:
@@ -192,7 +215,7 @@ def load_embedder(spec: str = DEFAULT_EMBEDDER, threads: int | None = None) -> N
         factory = EMBEDDERS[spec]
     except KeyError:
         known = ", ".join([*EMBEDDERS, "st:MODEL"])
-        raise ValueError(f"unknown embedder {spec!r}: choose one of {known}") from None
+        raise UserError(f"unknown embedder {spec!r}: choose one of {known}") from None
     return factory(threads)
 
 

@@ -1,7 +1,11 @@
-"""The one family of errors a user can act on: the CLI shows them as one line, anything else is a bug."""
+"""The one error type for mistakes a user can fix (a setting, an input, a server to start, a disk to free).
+
+It lives in vectorstore, the bottom layer every package imports. The CLI turns a UserError into one line and
+lets every other exception show its traceback: a ValueError from our own code is a bug, not a user's mistake.
+"""
 
 from __future__ import annotations
 
 
 class UserError(Exception):
-    """Something the user can fix (a setting, a file, a server), said in one line that names it."""
+    """Something the user can act on; the message is one line that names the culprit and what to do."""

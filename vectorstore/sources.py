@@ -12,8 +12,10 @@ import difflib
 import re
 import unicodedata
 
+from vectorstore.errors import UserError
 
-class FilterError(ValueError):
+
+class FilterError(UserError):
     """A search filter that cannot be applied as given; the message says why and what would work. `reason` is
     "unknown", "close" (names holds the
     likely ones), "ambiguous" or "dates", so that faces can say it in the asker's language."""

@@ -24,14 +24,15 @@ import numpy as np
 
 from vectorstore import calibration
 from vectorstore.catalog import Catalog, StoredChunk
-from vectorstore.chroma import ChromaCollection, EmbedderMismatch, StoreUnavailable
+from vectorstore.chroma import ChromaCollection
 from vectorstore.embeddings import NewsEmbeddings
+from vectorstore.errors import UserError
 from vectorstore.language import anchor_words, asks_for_recent, content_words, detect_language
 from vectorstore.records import ChunkRecord, DocumentInfo, Hit, SearchFilters
 from vectorstore.sources import FilterError, match_source
 
 
-class StorageError(RuntimeError):
+class StorageError(UserError):
     """The data folder cannot take writes (full disk, read-only file system); says which folder and why."""
 
 
@@ -55,7 +56,7 @@ def storage_errors(folder: Path) -> Iterator[None]:
     """Turn a failed write into a StorageError naming the folder, when the file system is the cause."""
     try:
         yield
-    except (StoreUnavailable, EmbedderMismatch):
+    except UserError:  # already says what is wrong
         raise
     except Exception as exc:
         if problem := storage_problem(folder):

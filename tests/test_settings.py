@@ -1,0 +1,91 @@
+"""Mistakes a user can make in settings and options: each is one line naming the culprit (and, for a setting,
+whether it came from the environment or `.env`); a bug in our code keeps its traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from newsdesk.cli import cli, friendly_errors
+from vectorstore.errors import UserError
+
+
+def error_line(args: list[str]) -> str:
+    """The single line a failing command prints (exit code 1)."""
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "command", "expected"),
+    [
+        ("NEWSDESK_CHUNK_TOKENS", "abc", ["sources"], "NEWSDESK_CHUNK_TOKENS=abc (from the environment): must be"),
+        (
+            "NEWSDESK_CHUNK_OVERLAP",
+            "300",
+            ["sources"],
+            "NEWSDESK_CHUNK_OVERLAP=300 (from the environment) must be smaller than NEWSDESK_CHUNK_TOKENS=200",
+        ),
+        (
+            "NEWSDESK_EMBEDDER",
+            "st:/nonexistent",
+            ["search", "budget"],
+            "NEWSDESK_EMBEDDER=st:/nonexistent (from the environment): no folder /nonexistent",
+        ),
+        (
+            "NEWSDESK_EMBEDDER",
+            "st:some-org/some-model",
+            ["search", "budget"],
+            "some-org/some-model is not a local folder, nor in the model cache: a hub name needs a network"
+            " connection and HF_HUB_OFFLINE=0",
+        ),
+        ("NEWSDESK_EMBEDDER", "bogus", ["sources"], "NEWSDESK_EMBEDDER=bogus (from the environment): unknown embedder"),
+        ("LLM", "bogus", ["ask", "budget"], "LLM=bogus (from the environment): 'bogus' is not a provider:model name"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str, command: list[str], expected: str
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv(name, value)
+    assert expected in error_line(command)
+
+
+def test_a_bad_setting_in_dot_env_says_so(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Path(".env").write_text("NEWSDESK_CHUNK_TOKENS=abc\nNEWSDESK_THREADS=2\n")  # data_dir made tmp_path the cwd
+    monkeypatch.setenv("NEWSDESK_THREADS", "0")
+    assert error_line(["sources"]) == (
+        "Error: NEWSDESK_CHUNK_TOKENS=abc (from .env): must be a valid integer, unable to parse string as an"
+        " integer; NEWSDESK_THREADS=0 (from the environment): must be greater than or equal to 1"
+    )
+
+
+@pytest.mark.parametrize("command", ["search", "ask"])
+@pytest.mark.parametrize("k", ["0", "-3"])
+def test_k_below_one_is_a_usage_error(data_dir: Path, command: str, k: str) -> None:
+    result = CliRunner().invoke(cli, [command, "budget", "-k", k])
+    assert result.exit_code == 2 and f"Invalid value for '-k' / '--k': {k} is not in the range x>=1" in result.output
+
+
+def test_only_user_errors_become_one_line() -> None:
+    """A ValueError from our own code is a bug: it must keep its traceback, not read like a user's mistake."""
+
+    @friendly_errors
+    def bug() -> None:
+        raise ValueError("an index went wrong")
+
+    @friendly_errors
+    def mistake() -> None:
+        raise UserError("NEWSDESK_X=1 (from .env): must be 2")
+
+    with pytest.raises(ValueError, match="an index went wrong"):
+        bug()
+    with pytest.raises(click.ClickException, match="NEWSDESK_X=1"):
+        mistake()
