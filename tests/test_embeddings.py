@@ -31,3 +31,13 @@ def test_query_vectors_are_remembered(embedder: NewsEmbeddings, monkeypatch: pyt
 
     monkeypatch.setattr(embedder, "encode_queries", fail)
     assert embedder.query_vector("Who won the election?") is first
+
+
+def test_the_model_is_loaded_once_however_it_is_asked_for(embedder: NewsEmbeddings) -> None:
+    """The CLI asks with the thread setting, Chroma by the collection's embedder name alone (on its first write):
+    both must get the one model already loaded, not a second copy (+550 MB)."""
+    from vectorstore.embeddings import ChromaEmbeddingFunction
+
+    assert load_embedder("e5-small", None) is embedder
+    assert load_embedder("e5-small", 2) is embedder
+    assert ChromaEmbeddingFunction.build_from_config({"embedder": "e5-small"})._embedder is embedder

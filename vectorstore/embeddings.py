@@ -11,7 +11,6 @@ import threading
 from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -203,10 +202,24 @@ EMBEDDERS: dict[str, Callable[[int | None], NewsEmbeddings]] = {
 }
 
 
-@lru_cache(maxsize=4)
+_loaded: dict[str, NewsEmbeddings] = {}
+_loading = threading.Lock()
+
+
 def load_embedder(spec: str = DEFAULT_EMBEDDER, threads: int | None = None) -> NewsEmbeddings:
     """The embedder named by `spec` (a name from EMBEDDERS, or `st:MODEL`: hub name or local path), loaded once
-    per process because loading costs seconds and every command and chat shares it."""
+    per process because loading costs seconds and every command and chat shares it.
+
+    Once by name, whatever `threads` says (the first load sets the thread count, which is process-wide): Chroma
+    asks for the collection's embedder by name alone on its first write, and a cache keyed on the arguments
+    loaded a second copy of the model then (+550 MB for e5-small)."""
+    with _loading:
+        if spec not in _loaded:
+            _loaded[spec] = _load(spec, threads)
+        return _loaded[spec]
+
+
+def _load(spec: str, threads: int | None) -> NewsEmbeddings:
     if threads:
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     if spec.startswith("st:"):
