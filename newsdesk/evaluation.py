@@ -22,7 +22,6 @@ from vectorstore.errors import UserError
 # Wikipedia pages (SQuAD `data` entries, in file order) that a trained model may learn from, by the first word of
 # the file name; quality is reported on the others, the measure part (../shared/eval/SOURCES.md).
 TRAIN_PAGES = {"xquad": 18, "piaf": 150}
-SPLITS = ("all", "train", "measure")
 
 
 @dataclass(frozen=True)

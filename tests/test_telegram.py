@@ -1080,7 +1080,8 @@ def test_two_ingests_and_a_running_bot_at_once(
     orlen, verdal = run_bot(bot_settings(tmp_path, fake), live_engine, scenario, flood=FloodLimit(messages=1000))
     assert "20 thousand" in orlen["text"] and "40 thousand" in verdal["text"]
     answers = [m["text"] for m in fake.sent_messages(901)]
-    assert len(answers) == len(questions) and all("17" in a and "Lake Orvin gets electric" in a for a in answers)
+    wrong = [a for a in answers if not ("17" in a and "Lake Orvin gets electric" in a)]
+    assert len(answers) == len(questions) and not wrong, wrong[:3]
     during = [(sent, answered) for sent, answered in questions if any(sent <= t <= answered for t in writes)]
     assert writes and during, f"no question overlapped a write ({len(questions)} asked, {len(writes)} write samples)"
     assert store.vectors.ids() == store.catalog.chunk_ids()
