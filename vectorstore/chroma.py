@@ -144,7 +144,12 @@ class ChromaCollection:
         """The stored vectors of the given chunks, by id (chunks Chroma lacks are left out)."""
         if not ids:
             return {}
-        got = self._collection.get(ids=ids, include=["embeddings"])
+        from chromadb.errors import InternalError
+
+        try:
+            got = self._collection.get(ids=ids, include=["embeddings"])
+        except InternalError:  # an embedded client mid-way through another process's write: "Error finding id"
+            return {}
         return dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32), strict=True))
 
     @_server_call

@@ -246,14 +246,18 @@ class Store:
             if stored.get("generation") == generation and stored.get("probes") == calibration.PROBES_ID:
                 table = stored["offsets"]
             else:
-                table = self._measure_calibration()
+                table, complete = self._measure_calibration()
                 record = {"generation": generation, "probes": calibration.PROBES_ID, "offsets": table}
-                with suppress(sqlite3.Error):  # a read-only archive: measured again by the next process
-                    self.catalog.set_meta("dense_calibration", json.dumps(record))
+                if complete:  # else vectors were unreadable mid-write: measured again by the next question
+                    with suppress(sqlite3.Error):  # a read-only archive: measured again by the next process
+                        self.catalog.set_meta("dense_calibration", json.dumps(record))
+                else:
+                    generation = -1
             cached = self._calibrated = (generation, table)
         return calibration.row(cached[1], query_lang)
 
-    def _measure_calibration(self) -> calibration.Table:
+    def _measure_calibration(self) -> tuple[calibration.Table, bool]:
+        """The offsets table, and whether every sampled passage's vector could be read."""
         if self._probe_vectors is None:
             texts = [(lang, probe) for lang, probes in calibration.PROBES.items() for probe in probes]
             vectors = self.embedder.encode_queries([probe for _, probe in texts])
@@ -265,7 +269,8 @@ class Store:
         with self._client_lock:
             stored = self.vectors.vectors_of([cid for ids in sample.values() for cid in ids])
         passages = {lang: np.array([stored[cid] for cid in ids if cid in stored]) for lang, ids in sample.items()}
-        return calibration.offsets(self._probe_vectors, {lang: v for lang, v in passages.items() if len(v)})
+        complete = all(cid in stored for ids in sample.values() for cid in ids)
+        return calibration.offsets(self._probe_vectors, {lang: v for lang, v in passages.items() if len(v)}), complete
 
     def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
         """The k best passages for `query`: dense ranking, on one scale across passage languages, fused with
