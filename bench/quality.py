@@ -83,12 +83,16 @@ def main() -> None:
     started = time.time()
     retrieval: dict[tuple[str, str], dict[str, Any]] = {}
     answers: dict[tuple[str, str], dict[str, Any]] = {}
+    with_model: dict[str, dict[str, Any]] = {}  # measure part, answered by the shipped answer model
     for name, (contexts, questions) in all_sets().items():
         for part in PARTS:
             retrieval[name, part] = evaluate_retrieval(settings, contexts, questions, args.limit, split=part)
             if name in ANSWERED or name.startswith("mixed"):
                 gold = XQUAD / "xquad.en.dev.json" if name.startswith("XQuAD") else None
                 answers[name, part] = evaluate_answers(settings, contexts, questions, gold, args.limit, part)
+                if part == "measure":
+                    trained = settings.model_copy(update={"answer_model": "shipped"})
+                    with_model[name] = evaluate_answers(trained, contexts, questions, gold, args.limit, part)
             print(f"{name}, {part}: done", flush=True)
     rows_retrieval = [
         f"| {name} | {part} | {r['questions']} | {r['recall@1']} | {r['recall@5']} | {r['recall@10']} | {r['mrr']} |"
@@ -100,6 +104,12 @@ def main() -> None:
         f" {a['refused_unanswerable']} | {a['refused_without_paragraph']} | {a['answers_over_80_words']} |"
         f" {a['latency_p50_ms']} | {a['latency_p95_ms']} |"
         for (name, part), a in answers.items()
+    ]
+    rows_models = [
+        f"| {name} | {answerer} | {a['questions']} | {a['hit@1']} | {a['hit@5']} | {a['contained']} | {a['refused']} |"
+        f" {a['refused_unanswerable']} | {a['latency_p50_ms']} |"
+        for name, trained in with_model.items()
+        for answerer, a in (("cosine (default)", answers[name, "measure"]), ("answer model", trained))
     ]
     calibration = {
         name: answers[name, "all"]["calibration"]
@@ -157,6 +167,16 @@ def main() -> None:
         " p50 ms | p95 ms |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows_answers,
+        "",
+        "## The trained answer model beside the default (measure part, same run)",
+        "",
+        "`NEWSDESK_ANSWER_MODEL=shipped` (bot/answer_model.npz, docs/answer-model.md) against the default cosine",
+        "answerer, on the questions of pages the model never saw in training.",
+        "",
+        "| set | answerer | questions | hit@1 | hit@5 | containment | refused (answerable) |"
+        " refused (unanswerable) | p50 ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *rows_models,
         "",
         "## A mixed-language archive",
         "",

@@ -224,10 +224,11 @@ def evaluate_answers(
     import time
 
     from bot.engine import AnswerEngine, cited_numbers
+    from newsdesk.runtime import load_answer_model
     from vectorstore.language import detect_language
 
     store = build_eval_store(settings, contexts)
-    engine = AnswerEngine(store)
+    engine = AnswerEngine(store, answer_model=load_answer_model(settings))
     questions = questions_for(contexts, questions_file, limit, split)
     langs = languages_of(store, questions)
     gold: dict[str, set[str]] = {}
