@@ -30,14 +30,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from telegram import Update
 
-import bot.telegram as telegram_module
+import bot.telegram.replies as replies_module
 from bot.engine import Answer, AnswerEngine, Source
 from bot.render import answer_html, split_message, telegram_length
-from bot.telegram import CHATS_FILE, ChatMemory, FloodLimit, RedactSecrets, build_application, polling
+from bot.telegram.app import RedactSecrets, polling
+from bot.telegram.guards import FloodLimit
+from bot.telegram.memory import CHATS_FILE, SqliteChatMemory
 from ingest.articles import Article
 from ingest.pipeline import Ingester, load_paths
 from newsdesk.cli import cli
 from newsdesk.settings import Settings
+from newsdesk.telegram_bot import run_telegram_bot, telegram_application
 from tests.conftest import EXAMPLES
 from tests.fakes.pages import serve_pages
 from tests.fakes.telegram_server import FakeBotApi
@@ -101,7 +104,7 @@ def bot_settings(data_dir: Path, fake: FakeBotApi, **extra: str) -> Settings:
 @asynccontextmanager
 async def running(settings: Settings, engine: AnswerEngine, flood: FloodLimit | None = None) -> AsyncIterator[None]:
     """The bot polling the fake; every update type is requested, so edits and channel posts reach it too."""
-    app = build_application(settings, engine, flood)
+    app = telegram_application(settings, engine, flood)
     async with polling(app, poll_timeout=1, allowed_updates=Update.ALL_TYPES):
         yield
 
@@ -225,8 +228,8 @@ def test_conversation_survives_a_restart_and_reset_forgets_it(
     sent = run_bot(settings, engine, after)  # a new Application over the same data folder
     assert "2029" in sent[1]["text"]
     assert sent[2]["text"] == "Conversation forgotten."
-    memory = ChatMemory(tmp_path / CHATS_FILE)
-    assert len(memory.load(105).turns) == 0
+    memory = SqliteChatMemory(tmp_path / CHATS_FILE)
+    assert len(memory.get(105).turns) == 0
     memory.close()
 
 
@@ -546,7 +549,7 @@ def test_long_work_keeps_the_typing_action_going(
         return real_ask(question, conversation, **kw)
 
     monkeypatch.setattr(engine, "ask", slow)
-    monkeypatch.setattr(telegram_module, "TYPING_EVERY", 0.1)
+    monkeypatch.setattr(replies_module, "TYPING_EVERY", 0.1)
 
     async def scenario() -> None:
         fake.send_text(114, "Which club did Yanis Koné join?")
@@ -751,10 +754,10 @@ def test_without_a_token_the_bot_says_what_to_set(data_dir: Path, monkeypatch: p
 def test_bad_settings_are_refused_before_anything_starts(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, NEWSDESK_DATA_DIR=str(tmp_path), TELEGRAM_TOKEN=TOKEN)  # type: ignore[call-arg]
     with pytest.raises(UserError, match="secret token"):
-        telegram_module.run_bot(settings, "https://bot.example.com/hook", secret_token="not secret!")
+        run_telegram_bot(settings, "https://bot.example.com/hook", secret_token="not secret!")
     settings.allowed_users = "123, bob"
     with pytest.raises(UserError, match="NEWSDESK_ALLOWED_USERS: 'bob' is not a Telegram id"):
-        telegram_module.run_bot(settings)
+        run_telegram_bot(settings)
 
 
 def test_the_token_and_api_key_never_reach_the_logs() -> None:
@@ -778,8 +781,8 @@ def test_the_token_and_api_key_never_reach_the_logs() -> None:
 
 
 def test_conversations_file_is_plain_sqlite(tmp_path: Path) -> None:
-    memory = ChatMemory(tmp_path / CHATS_FILE)
-    memory.save(5, memory.load(5))
+    memory = SqliteChatMemory(tmp_path / CHATS_FILE)
+    memory.clear(5)
     memory.close()
     with sqlite3.connect(tmp_path / CHATS_FILE) as db:
         assert db.execute("SELECT chat_id, turns FROM conversations").fetchall() == [(5, "[]")]
