@@ -38,10 +38,12 @@ sys.path.insert(0, str(ROOT))  # the fake Bot API lives with the tests
 
 from bench.common import cpu_model  # noqa: E402
 from bot.engine import AnswerEngine  # noqa: E402
-from bot.telegram import FloodLimit, build_application, polling  # noqa: E402
+from bot.telegram.app import polling  # noqa: E402
+from bot.telegram.guards import FloodLimit  # noqa: E402
 from ingest.pipeline import Ingester, load_paths  # noqa: E402
 from newsdesk.runtime import build_engine  # noqa: E402
 from newsdesk.settings import Settings  # noqa: E402
+from newsdesk.telegram_bot import telegram_application  # noqa: E402
 from tests.fakes.telegram_server import FakeBotApi, RecordedCall  # noqa: E402
 
 DOC = ROOT / "docs" / "telegram.md"
@@ -63,7 +65,7 @@ def bot_in_background(settings: Settings, engine: AnswerEngine) -> Iterator[None
 
     async def serve() -> None:
         stop = asyncio.Event()
-        app = build_application(settings, engine, FloodLimit(messages=10**6, seconds=1))
+        app = telegram_application(settings, engine, FloodLimit(messages=10**6, seconds=1))
         async with polling(app, poll_timeout=10):
             loop_box.append((asyncio.get_running_loop(), stop))
             ready.set()

@@ -341,9 +341,9 @@ def bot_command(
       newsdesk bot --feed https://example.org/news/rss.xml
       newsdesk bot --webhook https://bot.example.com/newsdesk --port 8443
     """
-    from bot.telegram import run_bot
+    from newsdesk.telegram_bot import run_telegram_bot
 
-    run_bot(_with_feeds(_settings(), feeds, interval), webhook_url, listen, port, secret_token)
+    run_telegram_bot(_with_feeds(_settings(), feeds, interval), webhook_url, listen, port, secret_token)
 
 
 def squad_options(command: F) -> F:

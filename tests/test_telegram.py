@@ -29,15 +29,20 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from telegram import Update
+from telegram.ext import TypeHandler
 
-import bot.telegram as telegram_module
+import bot.telegram.replies as replies_module
+from bot.conversation import MAX_TURNS, Turn
 from bot.engine import Answer, AnswerEngine, Source
 from bot.render import answer_html, split_message, telegram_length
-from bot.telegram import CHATS_FILE, ChatMemory, FloodLimit, RedactSecrets, build_application, polling
+from bot.telegram.app import RedactSecrets, polling
+from bot.telegram.guards import FloodLimit
+from bot.telegram.memory import CHATS_FILE, SqliteChatMemory
 from ingest.articles import Article
 from ingest.pipeline import Ingester, load_paths
 from newsdesk.cli import cli
 from newsdesk.settings import Settings
+from newsdesk.telegram_bot import run_telegram_bot, telegram_application
 from tests.conftest import EXAMPLES
 from tests.fakes.pages import serve_pages
 from tests.fakes.telegram_server import FakeBotApi
@@ -101,7 +106,7 @@ def bot_settings(data_dir: Path, fake: FakeBotApi, **extra: str) -> Settings:
 @asynccontextmanager
 async def running(settings: Settings, engine: AnswerEngine, flood: FloodLimit | None = None) -> AsyncIterator[None]:
     """The bot polling the fake; every update type is requested, so edits and channel posts reach it too."""
-    app = build_application(settings, engine, flood)
+    app = telegram_application(settings, engine, flood)
     async with polling(app, poll_timeout=1, allowed_updates=Update.ALL_TYPES):
         yield
 
@@ -225,8 +230,8 @@ def test_conversation_survives_a_restart_and_reset_forgets_it(
     sent = run_bot(settings, engine, after)  # a new Application over the same data folder
     assert "2029" in sent[1]["text"]
     assert sent[2]["text"] == "Conversation forgotten."
-    memory = ChatMemory(tmp_path / CHATS_FILE)
-    assert len(memory.load(105).turns) == 0
+    memory = SqliteChatMemory(tmp_path / CHATS_FILE)
+    assert len(memory.get(105).turns) == 0
     memory.close()
 
 
@@ -345,6 +350,41 @@ def test_only_allowed_users_and_chats_are_answered(engine: AnswerEngine, fake: F
     assert fake.sent_messages(-500)[0]["text"] == "The articles I have do not say."
     assert [m["text"] for m in fake.sent_messages(202)] == ["Sorry, this bot is private."]
     assert not [c for c in fake.calls("sendChatAction") if c["params"]["chat_id"] == 202]
+
+
+def test_one_guard_stops_refused_updates_before_any_handler(
+    engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path
+) -> None:
+    """Access and flood are checked by one TypeHandler in a group ahead of the handlers': a stranger's command and
+    question, and a question over the flood limit, stop there (a handler in a later group never sees them), while
+    an allowed user's updates go on."""
+    flood = FloodLimit(messages=2, seconds=60, notice_every=1.0)
+    app = telegram_application(bot_settings(tmp_path, fake, allowed_users="201"), engine, flood)
+    first_group = min(app.handlers)
+    assert first_group < 0 and [type(h) for h in app.handlers[first_group]] == [TypeHandler]
+    seen: list[tuple[int, str]] = []
+
+    async def spy(update: Update, context: Any) -> None:
+        if update.message is not None:
+            seen.append((update.message.chat_id, update.message.text or ""))
+
+    app.add_handler(TypeHandler(Update, spy), group=max(app.handlers) + 1)
+    stranger, asked = 666, ["/help", "Which club did Yanis Koné join?", "And until when is his contract?"]
+
+    async def main() -> None:
+        async with polling(app, poll_timeout=1):
+            fake.send_text(stranger, "/help")
+            fake.send_text(stranger, "Which club did Yanis Koné join?")
+            await converse(fake, 201, *asked)
+            fake.send_text(201, "Who won the regional election in Haute-Corvelle?")  # the third question
+            await replies(fake, 201, len(asked) + 1)
+            await replies(fake, stranger, 2)
+
+    asyncio.run(main())
+    assert seen == [(201, text) for text in asked]
+    assert [m["text"] for m in fake.sent_messages(stranger)] == ["Sorry, this bot is private."] * 2
+    [(dropped, _)] = not_answered(fake.sent_messages(201)[len(asked) :])
+    assert dropped == 1
 
 
 def test_strangers_get_nothing_on_any_path(engine: AnswerEngine, fake: FakeBotApi, tmp_path: Path) -> None:
@@ -546,7 +586,7 @@ def test_long_work_keeps_the_typing_action_going(
         return real_ask(question, conversation, **kw)
 
     monkeypatch.setattr(engine, "ask", slow)
-    monkeypatch.setattr(telegram_module, "TYPING_EVERY", 0.1)
+    monkeypatch.setattr(replies_module, "TYPING_EVERY", 0.1)
 
     async def scenario() -> None:
         fake.send_text(114, "Which club did Yanis Koné join?")
@@ -751,10 +791,10 @@ def test_without_a_token_the_bot_says_what_to_set(data_dir: Path, monkeypatch: p
 def test_bad_settings_are_refused_before_anything_starts(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, NEWSDESK_DATA_DIR=str(tmp_path), TELEGRAM_TOKEN=TOKEN)  # type: ignore[call-arg]
     with pytest.raises(UserError, match="secret token"):
-        telegram_module.run_bot(settings, "https://bot.example.com/hook", secret_token="not secret!")
+        run_telegram_bot(settings, "https://bot.example.com/hook", secret_token="not secret!")
     settings.allowed_users = "123, bob"
     with pytest.raises(UserError, match="NEWSDESK_ALLOWED_USERS: 'bob' is not a Telegram id"):
-        telegram_module.run_bot(settings)
+        run_telegram_bot(settings)
 
 
 def test_the_token_and_api_key_never_reach_the_logs() -> None:
@@ -777,9 +817,22 @@ def test_the_token_and_api_key_never_reach_the_logs() -> None:
     assert "sk-secret-42" not in output and "<api-key>" in output
 
 
+def test_two_memories_over_one_file_keep_each_others_turns(tmp_path: Path) -> None:
+    """A turn is added to what the file holds, not to a copy read earlier: two processes (here two connections)
+    appending to one chat lose nothing, and the chat keeps its MAX_TURNS most recent turns."""
+    first, second = SqliteChatMemory(tmp_path / CHATS_FILE), SqliteChatMemory(tmp_path / CHATS_FILE)
+    for number in range(MAX_TURNS + 2):
+        (first, second)[number % 2].append(9, Turn(f"q{number}", f"q{number}", "a", False))
+    assert [turn.question for turn in first.get(9).turns] == [f"q{n}" for n in range(2, MAX_TURNS + 2)]
+    second.clear(9)
+    assert not first.get(9).turns
+    first.close()
+    second.close()
+
+
 def test_conversations_file_is_plain_sqlite(tmp_path: Path) -> None:
-    memory = ChatMemory(tmp_path / CHATS_FILE)
-    memory.save(5, memory.load(5))
+    memory = SqliteChatMemory(tmp_path / CHATS_FILE)
+    memory.clear(5)
     memory.close()
     with sqlite3.connect(tmp_path / CHATS_FILE) as db:
         assert db.execute("SELECT chat_id, turns FROM conversations").fetchall() == [(5, "[]")]

@@ -1,0 +1,94 @@
+"""Each chat's conversation, kept between questions and across restarts, behind a small interface: the bot needs
+only a chat's recent turns, to add one, and to forget them. Today's implementation is a SQLite file in the data
+folder; bot replicas on several hosts need a shared one (the same three calls over a database server)."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Protocol
+
+from bot.conversation import Conversation, Turn
+
+log = logging.getLogger(__name__)
+
+CHATS_FILE = "telegram_chats.sqlite3"
+
+
+class ChatMemory(Protocol):
+    """The chats' conversations. Calls block (a file, a database), so the bot makes them from worker threads;
+    the Application closes the memory when it shuts down."""
+
+    def get(self, chat_id: int) -> Conversation:
+        """The chat's recent turns (an empty conversation for a chat never seen or unreadable)."""
+        ...
+
+    def append(self, chat_id: int, turn: Turn) -> None:
+        """Add a turn to the chat's conversation, which keeps only its most recent ones."""
+        ...
+
+    def clear(self, chat_id: int) -> None:
+        """Forget the chat's turns: its next question starts afresh."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SqliteChatMemory:
+    """Each chat's conversation as JSON in one row of a small SQLite file: follow-ups survive a restart, and a
+    chat's conversation is read only when that chat speaks. Called from worker threads, hence the lock; a turn
+    is added in one write transaction, so two processes on the same file do not lose each other's turns."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps it consistent; a crash may lose the last turn
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS conversations"
+            " (chat_id INTEGER PRIMARY KEY, turns TEXT NOT NULL, updated_at REAL NOT NULL)"
+        )
+
+    def get(self, chat_id: int) -> Conversation:
+        with self._lock:
+            return self._read(chat_id)
+
+    def append(self, chat_id: int, turn: Turn) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                conversation = self._read(chat_id)
+                conversation.turns.append(turn)
+                self._write(chat_id, conversation)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def clear(self, chat_id: int) -> None:
+        with self._lock:
+            self._write(chat_id, Conversation())
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _read(self, chat_id: int) -> Conversation:
+        row = self._db.execute("SELECT turns FROM conversations WHERE chat_id = ?", (chat_id,)).fetchone()
+        if row is None:
+            return Conversation()
+        try:
+            return Conversation.from_json(row[0])
+        except (ValueError, TypeError) as exc:  # a damaged row costs that chat its history, nothing more
+            log.warning("chat %s: unreadable conversation, starting afresh (%s)", chat_id, exc)
+            return Conversation()
+
+    def _write(self, chat_id: int, conversation: Conversation) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO conversations (chat_id, turns, updated_at) VALUES (?, ?, ?)",
+            (chat_id, conversation.to_json(), time.time()),
+        )

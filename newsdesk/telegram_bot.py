@@ -1,0 +1,139 @@
+"""`newsdesk bot` from the settings: the Telegram bot (bot/telegram/) reads no settings and knows nothing of
+`ingest`, so here its plain values are read from the settings, and its chats' memory and its article writer
+(uploads, /ingest, feeds) are built from `ingest` and the store."""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from pathlib import Path
+
+from telegram.ext import Application
+
+from bot.engine import AnswerEngine
+from bot.telegram.admin import WriteReport
+from bot.telegram.app import BotConfig, Webhook, build_application, log_without_secrets, serve
+from bot.telegram.guards import Access, FloodLimit
+from bot.telegram.memory import CHATS_FILE, SqliteChatMemory
+from ingest.articles import Article, LoadError
+from ingest.feeds import FeedLog, FeedWatcher
+from ingest.loaders import SUFFIXES, load_file
+from ingest.pipeline import Ingester, IngestReport
+from ingest.web import fetch_article
+from newsdesk.runtime import build_engine
+from newsdesk.settings import Settings
+from vectorstore.errors import UserError
+from vectorstore.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_CHAT_BYTES = 5_000_000  # the most an admin's upload or /ingest page may weigh, whatever NEWSDESK_MAX_FILE_MB
+
+
+def telegram_ids(value: str, setting: str) -> frozenset[int]:
+    """Telegram ids from a setting like "123, -100456"; anything else is a mistake worth one clear line."""
+    ids = set()
+    for item in re.split(r"[,\s]+", value.strip()):
+        if not item:
+            continue
+        if not re.fullmatch(r"-?\d+", item):
+            raise UserError(f"{setting}: {item!r} is not a Telegram id (use numbers separated by commas)")
+        ids.add(int(item))
+    return frozenset(ids)
+
+
+def bot_config(settings: Settings, flood: FloodLimit | None = None) -> BotConfig:
+    """The bot's values from the settings; UserError naming the setting that is missing or wrong."""
+    token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
+    if not token:
+        raise UserError("no Telegram bot token: set TELEGRAM_TOKEN (from @BotFather) in the environment or .env")
+    access = Access(
+        telegram_ids(settings.allowed_users, "NEWSDESK_ALLOWED_USERS"),
+        telegram_ids(settings.allowed_chats, "NEWSDESK_ALLOWED_CHATS"),
+        telegram_ids(settings.admin_users, "NEWSDESK_ADMIN_USERS"),
+    )
+    max_upload = min(MAX_CHAT_BYTES, _max_file_bytes(settings))
+    return BotConfig(token, settings.telegram_base_url, access, max_upload, flood or FloodLimit())
+
+
+def _max_file_bytes(settings: Settings) -> int:
+    return int(settings.max_file_mb * 1e6)
+
+
+class IngestWriter:
+    """The bot's ArticleWriter, over `ingest`: what admins send goes through the same pipeline as
+    `newsdesk ingest`; a file or page may weigh up to `max_bytes`."""
+
+    suffixes = SUFFIXES
+
+    def __init__(self, store: Store, settings: Settings, max_bytes: int) -> None:
+        self.ingester = Ingester(store, settings.chunk_tokens, settings.chunk_overlap)
+        self.max_bytes = max_bytes
+        self.fetch_timeout = settings.fetch_timeout
+
+    def add_file(self, data: bytes, suffix: str, name: str) -> WriteReport:
+        """The upload goes to a temporary file whose name we make (only the suffix comes from the user), is
+        ingested, and is deleted. Its article is known by the uploaded name, so sending an edited file again
+        replaces the article instead of adding a second one."""
+        with tempfile.TemporaryDirectory(prefix="newsdesk-upload-") as folder:
+            path = Path(folder) / f"upload{suffix}"
+            path.write_bytes(data)
+            temporary_id = path.resolve().as_uri()
+            articles = list(load_file(path, self.max_bytes))
+            for article in articles:
+                if isinstance(article, Article) and article.id == temporary_id:
+                    article.id, article.origin = f"telegram-upload:{name[:200]}", name
+            report = self.ingester.ingest(articles)
+        return WriteReport(report.summary(), [error.replace(str(path), name) for error in report.errors])
+
+    def add_pages(self, urls: list[str]) -> WriteReport:
+        """Fetched one by one: only web addresses, never a path on this host."""
+        articles: list[Article | LoadError] = []
+        for url in urls:
+            try:
+                articles.append(fetch_article(url, self.max_bytes, self.fetch_timeout))
+            except LoadError as exc:
+                articles.append(exc)
+        return _plain(self.ingester.ingest(articles))
+
+
+def _plain(report: IngestReport) -> WriteReport:
+    return WriteReport(report.summary(), report.errors)
+
+
+def telegram_application(settings: Settings, engine: AnswerEngine, flood: FloodLimit | None = None) -> Application:
+    """The bot over `engine`, as the settings describe it, not yet started."""
+    return _application(settings, bot_config(settings, flood), engine)
+
+
+def _application(settings: Settings, config: BotConfig, engine: AnswerEngine) -> Application:
+    feeds = None
+    if settings.feed_urls:
+        feeds = FeedWatcher(
+            settings.feed_urls,
+            Ingester(engine.store, settings.chunk_tokens, settings.chunk_overlap),
+            FeedLog.in_folder(settings.data_dir),
+            settings.feed_interval,
+            _max_file_bytes(settings),
+            settings.fetch_timeout,
+        )
+        log.info("polling %d feed(s) every %g s", len(settings.feed_urls), settings.feed_interval)
+    memory = SqliteChatMemory(settings.data_dir / CHATS_FILE)
+    return build_application(config, engine, memory, IngestWriter(engine.store, settings, config.max_upload), feeds)
+
+
+def run_telegram_bot(
+    settings: Settings,
+    webhook_url: str | None = None,
+    listen: str = "0.0.0.0",
+    port: int = 8443,
+    secret_token: str | None = None,
+) -> None:
+    """Serve until interrupted: long polling, or a webhook at `webhook_url`. The settings are checked before the
+    models load, so mistakes show at once."""
+    config = bot_config(settings)
+    webhook = Webhook(webhook_url, listen, port, secret_token) if webhook_url is not None else None
+    api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
+    log_without_secrets({"token": config.token, "api-key": api_key})
+    serve(_application(settings, config, build_engine(settings)), webhook)
