@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from vectorstore.language import anchor_words, content_words
+from text.words import anchor_words, content_words
 
 MAX_TURNS = 6
 _FOLLOW_UP_START = re.compile(

@@ -16,7 +16,9 @@ from bot.answer_model import AnswerModel
 from bot.conversation import Conversation
 from bot.rerank import CrossEncoderReranker
 from bot.texts import reply_language, text
-from vectorstore.language import asks_for_recent, content_words, detect_language
+from text.language import detect_language
+from text.sentences import first_sentence
+from text.words import asks_for_recent, content_words
 from vectorstore.records import Hit, SearchFilters
 from vectorstore.sources import FilterError
 from vectorstore.store import Store
@@ -259,7 +261,7 @@ def digest(question: str, hits: list[Hit], lang: str, search_query: str) -> Answ
     """The headlines of the newest articles (an untitled one by its opening sentence), each cited."""
     quoted = []
     for hit in hits:
-        headline = hit.title or extractive.first_sentence(hit.text)
+        headline = hit.title or first_sentence(hit.text)
         if headline:
             quoted.append((hit, extractive.trim_words(headline.rstrip(".") + ".", DIGEST_WORDS)))
     if not quoted:

@@ -65,9 +65,9 @@ from ingest.loaders import SUFFIXES, load_file
 from ingest.pipeline import Ingester, IngestReport, load_sources
 from ingest.web import is_url
 from newsdesk.settings import Settings
+from text.language import detect_language
 from vectorstore.chroma import StoreUnavailable
 from vectorstore.errors import UserError
-from vectorstore.language import detect_language
 from vectorstore.records import SearchFilters
 
 log = logging.getLogger(__name__)

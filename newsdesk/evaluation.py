@@ -224,7 +224,7 @@ def evaluate_answers(
     import time
 
     from bot.engine import AnswerEngine, cited_numbers
-    from vectorstore.language import detect_language
+    from text.language import detect_language
 
     store = build_eval_store(settings, contexts)
     engine = AnswerEngine(store)

@@ -33,7 +33,7 @@ def _warm_up(embedder: NewsEmbeddings) -> None:
     pass (~0.25 s). Both release the GIL, so they overlap with the store's imports on another core. Not a daemon:
     a command that ends first waits for it rather than tearing torch down under a running forward pass."""
     try:
-        from vectorstore.language import detect_language
+        from text.language import detect_language
 
         detect_language("warm up the language identifier")
         embedder.encode_queries(["warm up"])

@@ -1,5 +1,6 @@
 """The layers of DESIGN.md section 1, checked over every import of every module (function-level and
-TYPE_CHECKING ones included): ingest -> vectorstore <- bot, with newsdesk on top of all three."""
+TYPE_CHECKING ones included): text at the bottom, vectorstore on it, ingest and bot beside each other on
+vectorstore, newsdesk on top of all of them."""
 
 from __future__ import annotations
 
@@ -10,16 +11,17 @@ from tests.conftest import ROOT
 
 # Which of our packages each package may import.
 ALLOWED = {
-    "vectorstore": set(),
-    "ingest": {"vectorstore"},
-    "bot": {"vectorstore"},
-    "newsdesk": {"ingest", "vectorstore", "bot"},
+    "text": set(),
+    "vectorstore": {"text"},
+    "ingest": {"text", "vectorstore"},
+    "bot": {"text", "vectorstore"},
+    "newsdesk": {"text", "vectorstore", "ingest", "bot"},
+    # `python -m training` rebuilds the bot's answer model: a command like the CLI's, on top of what it trains.
+    "training": {"text", "vectorstore", "bot", "newsdesk"},
 }
 # The violations the code has today, (module, what it imports): issue 14 removes them, and then their lines
 # here. Nothing may be added: a new import across the layers fails below.
 KNOWN_VIOLATIONS = {
-    ("bot/extractive.py", "ingest.sentences"),  # the sentence splitter belongs to a text layer nobody owns yet
-    ("bot/filters.py", "ingest.articles"),
     ("bot/telegram.py", "ingest.articles"),  # uploads, /ingest and feeds: admin writes inside the bot
     ("bot/telegram.py", "ingest.feeds"),
     ("bot/telegram.py", "ingest.loaders"),

@@ -14,10 +14,10 @@ from bot.extractive import candidates
 from ingest.articles import Article
 from ingest.chunking import chunk_text
 from ingest.pipeline import Ingester
-from ingest.sentences import THAI_LONG, split_sentences
+from text.sentences import THAI_LONG, split_sentences
+from text.words import stems
 from vectorstore.catalog import SCHEMA_VERSION, Catalog, index_terms
 from vectorstore.errors import UserError
-from vectorstore.language import stems
 from vectorstore.records import Hit
 from vectorstore.store import Store
 

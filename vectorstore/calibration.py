@@ -21,7 +21,7 @@ import numpy as np
 # language gave the same hit@1 as all of them, and 5 nearly as much).
 SAMPLE = 100
 
-# Generic questions, the same eight in each language that language detection knows (vectorstore.language),
+# Generic questions, the same eight in each language that language detection knows (text.language),
 # on everyday news topics so that they are about none of the archive's articles in particular.
 PROBES: dict[str, tuple[str, ...]] = {
     "en": (

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from text.words import stems
 from vectorstore.errors import UserError
-from vectorstore.language import stems
 from vectorstore.records import ChunkRecord, DocumentInfo, SearchFilters
 
 SCHEMA_VERSION = 3

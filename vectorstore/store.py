@@ -22,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from text.language import detect_language
+from text.words import anchor_words, asks_for_recent, content_words
 from vectorstore import calibration
 from vectorstore.catalog import Catalog, StoredChunk
 from vectorstore.chroma import ChromaCollection
 from vectorstore.embeddings import NewsEmbeddings
 from vectorstore.errors import UserError
-from vectorstore.language import anchor_words, asks_for_recent, content_words, detect_language
 from vectorstore.records import ChunkRecord, DocumentInfo, Hit, SearchFilters
 from vectorstore.sources import FilterError, match_source
 
