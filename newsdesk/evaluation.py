@@ -223,7 +223,8 @@ def evaluate_answers(
     """
     import time
 
-    from bot.engine import AnswerEngine, cited_numbers
+    from bot.answers import cited_numbers
+    from bot.engine import AnswerEngine
     from text.language import detect_language
 
     store = build_eval_store(settings, contexts)

@@ -13,6 +13,7 @@ from vectorstore.errors import UserError
 
 if TYPE_CHECKING:
     from bot.answer_model import AnswerModel
+    from bot.engine import AnswerEngine
     from vectorstore.embeddings import NewsEmbeddings
     from vectorstore.store import Store
 
@@ -55,7 +56,7 @@ def open_store(settings: Settings) -> Store:
     return Store(settings.data_dir, embedder, settings.collection, settings.chroma_host, settings.chroma_port)
 
 
-def build_engine(settings: Settings):  # type: ignore[no-untyped-def]
+def build_engine(settings: Settings) -> AnswerEngine:
     """The answering engine over the configured store, with the LLM when `LLM` is set and the reranker when
     `NEWSDESK_RERANKER` is."""
     from bot.engine import AnswerEngine

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.engine import Answer, Source
+from bot.answers import Answer, Source
 from bot.render import (
     MESSAGE_LIMIT,
     answer_html,

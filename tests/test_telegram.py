@@ -31,7 +31,8 @@ from hypothesis import strategies as st
 from telegram import Update
 
 import bot.telegram as telegram_module
-from bot.engine import Answer, AnswerEngine, Source
+from bot.answers import Answer, Source
+from bot.engine import AnswerEngine
 from bot.render import answer_html, split_message, telegram_length
 from bot.telegram import CHATS_FILE, ChatMemory, FloodLimit, RedactSecrets, build_application, polling
 from ingest.articles import Article
