@@ -1,5 +1,6 @@
-"""Retrieval: Store.search over a fixed archive gives exactly the ids and scores it gave before search was split
-into parts (issue 14).
+"""Retrieval: each part of Store.search on its own (dense search, keyword search, fusion, recency ordering), and
+Store.search over a fixed archive giving exactly the ids and scores it gave before search was split into parts
+(issue 14).
 
 The archive mixes four languages, a wire story in two papers on different dates and an undated article, so that
 every part of the search has work to do: dense search, both keyword searches, the per-language levelling,
@@ -22,6 +23,8 @@ from ingest.articles import Article
 from ingest.pipeline import embedding_text
 from vectorstore import calibration
 from vectorstore.embeddings import NewsEmbeddings
+from vectorstore.fusion import Fused, Fusion, KeywordScores, level_languages, normalised
+from vectorstore.recency import Recency
 from vectorstore.records import ChunkRecord, SearchFilters
 from vectorstore.store import Store
 
@@ -208,6 +211,97 @@ def test_search_results_are_those_recorded_before_search_was_split(tmp_path: Pat
         assert [h["chunk_id"] for h in got] == [h["chunk_id"] for h in want], query
         for got_hit, want_hit in zip(got, want, strict=True):
             assert got_hit == pytest.approx(want_hit, abs=1e-6), query
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    return fixed_store(tmp_path_factory.mktemp("archive") / "data", recorded_embedder())
+
+
+def test_dense_search_gives_each_passage_its_cosine_to_the_question(archive: Store) -> None:
+    question = "Who won the final?"
+    query = archive.embedder.encode_queries([question])[0]
+    vectors = archive.embedder.encode_passages(passage_texts())
+    cosines = dict(zip([f"{a.id}-0" for a in ARCHIVE], vectors @ query, strict=True))
+    found = archive.dense_search(question, 30)
+    assert found.keys() == cosines.keys()
+    assert found == pytest.approx(cosines, abs=1e-5)
+    nearest = sorted(cosines, key=cosines.__getitem__, reverse=True)[:3]
+    assert list(archive.dense_search(question, 3)) == nearest
+    assert archive.dense_search(question, 30, SearchFilters(source="Tagesblatt")).keys() == {"strom-0", "passau-0"}
+
+
+def test_keyword_search_matches_stems_within_the_question_language_and_anchors_across(archive: Store) -> None:
+    found = archive.keyword_search("Quels trains ont été supprimés par la grève ?", "fr", 30)
+    assert found.same_language.keys() == {"greve-0"}, "French stems, French articles only ('trains' is English too)"
+    assert found.anchors == {}, "no names or numbers in the question"
+    named = archive.keyword_search("What did the council give Ana Ruiz?", "en", 30)
+    assert named.same_language.keys() == {"budget-en-0"}
+    assert named.anchors.keys() == {"budget-en-0", "budget-fr-0"}, "'Ruiz' in every language"
+    assert all(score > 0 for score in [*named.same_language.values(), *named.anchors.values()])
+    assert archive.keyword_search("What did the council give Ana Ruiz?", "", 30).same_language == {}, "no language"
+    assert archive.keyword_search("Ana Ruiz", "en", 30, SearchFilters(source="Le Monde")).anchors.keys() == {
+        "budget-fr-0"
+    }
+    skipped = archive.keyword_search("What did the council give Ana Ruiz?", "en", 30, same_language=False)
+    assert skipped.same_language == {} and skipped.anchors == named.anchors
+    assert archive.keyword_search("What did the council give Ana Ruiz?", "en", 30, anchors=False).anchors == {}
+
+
+def test_keyword_scores_report_the_same_language_score_where_both_searches_found_a_passage() -> None:
+    keywords = KeywordScores(same_language={"a": 2.0}, anchors={"a": 5.0, "b": 1.0})
+    assert keywords.by_chunk() == {"a": 2.0, "b": 1.0}
+
+
+def test_normalisation_scales_scores_to_between_0_and_1() -> None:
+    assert normalised({"a": 0.9, "b": 0.7, "c": 0.8}) == pytest.approx({"a": 1.0, "b": 0.0, "c": 0.5})
+    assert normalised({"a": 0.4, "b": 0.4}) == {"a": 1.0, "b": 1.0}, "equal scores are all the best"
+    assert normalised({}) == {}
+
+
+def test_fusion_levels_languages_normalises_and_weighs_as_computed_by_hand() -> None:
+    dense = {"a": 0.9, "b": 0.8, "c": 0.75}
+    langs = {"a": "en", "b": "en", "c": "fr", "d": "en"}
+    offsets = {"en": 0.1, "fr": 0.05}  # English cosines run 0.05 higher: levelled, a .8, b .7, c .7
+    keywords = KeywordScores(same_language={"b": 2.0, "d": 1.0}, anchors={"c": 3.0})
+    fused = Fusion().fuse(dense, keywords, langs, offsets)
+    assert fused.dense == pytest.approx({"a": 0.8, "b": 0.7, "c": 0.7})
+    # normalised dense a 1, b 0, c 0, d (keywords only) 0; plus 0.8 x BM25 / best and 0.3 x anchors / best:
+    # a 1, b 0.8, d 0.4, c 0.3. French rose 0.3 above its best dense score, English not at all: French -0.3.
+    assert fused.scores == pytest.approx({"a": 1.0, "b": 0.8, "c": 0.0, "d": 0.4})
+    assert Fusion().most == pytest.approx(2.1)
+    plain = Fusion(same_language=0.4, anchors=0.0).fuse(dense, KeywordScores(same_language={"b": 2.0}), langs, {})
+    assert plain.scores == pytest.approx({"a": 1.0, "b": 1 / 3 + 0.4, "c": 0.0}), "no offsets: b .8 is 1/3 of the way"
+    assert Fusion(same_language=0.4, anchors=0.0).most == pytest.approx(1.4)
+
+
+def test_levelling_keeps_keywords_from_lifting_one_language_over_another() -> None:
+    dense = {"en": 0.2, "de": 1.0}
+    langs = {"en": "en", "de": "de"}
+    assert level_languages({"en": 1.1, "de": 1.0}, dense, langs) == pytest.approx({"en": 0.2, "de": 1.0})
+    assert level_languages({"en": 1.1, "de": 1.0}, dense, {}) == {"en": 1.1, "de": 1.0}, "one language: unchanged"
+
+
+def test_recency_orders_by_relevance_then_newest_and_newest_first_for_latest_questions() -> None:
+    fused = Fused(
+        scores={"old": 1.0, "new": 0.99996, "other": 0.9, "undated": 0.5},
+        dense={"old": 0.80, "new": 0.78, "other": 0.60, "undated": 0.79},
+    )
+    dates = {"old": 20240101, "new": 20240301, "other": 20240401, "undated": 0}
+    assert Recency().order(fused, dates, asks_for_recent=False) == ["new", "old", "other", "undated"], (
+        "equal to 4 decimals: the newer first"
+    )
+    assert Recency().order(fused, dates, asks_for_recent=True) == ["new", "old", "undated", "other"], (
+        "within 0.03 of the best cosine: newest first, undated last among them"
+    )
+    assert Recency(margin=0.0).order(fused, dates, asks_for_recent=True) == ["old", "new", "other", "undated"]
+    assert Recency().order(fused, {"old": 20240101, "other": 20240401}, asks_for_recent=False) == ["old", "other"], (
+        "only passages with a date (of completely written articles) are ordered"
+    )
+    undated = {cid: 0 for cid in dates}
+    assert Recency().order(fused, undated, asks_for_recent=True) == ["old", "new", "other", "undated"], (
+        "nothing dated among the most relevant: relevance alone (a tie in the order given)"
+    )
 
 
 def record() -> None:
