@@ -24,13 +24,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import vectorstore.store as store_module  # noqa: E402
 from bench.common import cpu_model  # noqa: E402
 from bench.quality import XQUAD, all_sets  # noqa: E402
 from newsdesk.evaluation import build_eval_store, corpus_articles, in_split, questions_for, ranked_articles  # noqa: E402
 from newsdesk.settings import Settings  # noqa: E402
 from vectorstore import calibration  # noqa: E402
-from vectorstore.store import FusionWeights, Store  # noqa: E402
+from vectorstore.fusion import Fusion, Scores  # noqa: E402
+from vectorstore.store import Store  # noqa: E402
 
 BEGIN, END = "<!-- ranking-variants:begin -->", "<!-- ranking-variants:end -->"
 REFERENCE = "reference: one-language corpora, weighted as mixed"
@@ -46,38 +46,42 @@ def per_passage_language(store: Store, query_lang: str) -> dict[str, float]:
     return PRODUCT_OFFSETS(store, "")
 
 
-PRODUCT_OFFSETS: Offsets = Store.dense_offsets
-PRODUCT_LEVELING = store_module._level_languages
-DEFAULT = FusionWeights()
-DENSE_ONLY = FusionWeights(same_language=0.0, anchors=0.0)
+class PlainFusion(Fusion):
+    """Fusion without its last step: keyword evidence may lift one language over another."""
 
-# name -> (dense offsets, level keyword evidence per language, fusion weights)
-VARIANTS: dict[str, tuple[Offsets, bool, FusionWeights]] = {
-    "before: raw cosines, plain fusion": (no_offsets, False, DEFAULT),
-    "dense alone, raw cosines": (no_offsets, False, DENSE_ONLY),
-    "dense alone, offset per passage language": (per_passage_language, False, DENSE_ONLY),
-    "dense alone, offset per question x passage language": (PRODUCT_OFFSETS, False, DENSE_ONLY),
-    "offsets, no same-language BM25, plain fusion": (PRODUCT_OFFSETS, False, FusionWeights(same_language=0.0)),
-    "offsets, plain fusion": (PRODUCT_OFFSETS, False, DEFAULT),
-    "raw cosines, leveled fusion": (no_offsets, True, DEFAULT),
-    "adopted: offsets, leveled fusion": (PRODUCT_OFFSETS, True, DEFAULT),
-    "adopted, same-language weight 0.4": (PRODUCT_OFFSETS, True, FusionWeights(same_language=0.4)),
-    "adopted, same-language weight 1.6": (PRODUCT_OFFSETS, True, FusionWeights(same_language=1.6)),
-    "adopted, anchor weight 0": (PRODUCT_OFFSETS, True, FusionWeights(anchors=0.0)),
+    def level(self, fused: Scores, dense_norm: Scores, langs: dict[str, str]) -> Scores:
+        return fused
+
+
+PRODUCT_OFFSETS: Offsets = Store.dense_offsets
+DEFAULT = Fusion()
+DENSE_ONLY = PlainFusion(same_language=0.0, anchors=0.0)
+
+# name -> (dense offsets, fusion)
+VARIANTS: dict[str, tuple[Offsets, Fusion]] = {
+    "before: raw cosines, plain fusion": (no_offsets, PlainFusion()),
+    "dense alone, raw cosines": (no_offsets, DENSE_ONLY),
+    "dense alone, offset per passage language": (per_passage_language, DENSE_ONLY),
+    "dense alone, offset per question x passage language": (PRODUCT_OFFSETS, DENSE_ONLY),
+    "offsets, no same-language BM25, plain fusion": (PRODUCT_OFFSETS, PlainFusion(same_language=0.0)),
+    "offsets, plain fusion": (PRODUCT_OFFSETS, PlainFusion()),
+    "raw cosines, leveled fusion": (no_offsets, DEFAULT),
+    "adopted: offsets, leveled fusion": (PRODUCT_OFFSETS, DEFAULT),
+    "adopted, same-language weight 0.4": (PRODUCT_OFFSETS, Fusion(same_language=0.4)),
+    "adopted, same-language weight 1.6": (PRODUCT_OFFSETS, Fusion(same_language=1.6)),
+    "adopted, anchor weight 0": (PRODUCT_OFFSETS, Fusion(anchors=0.0)),
 }
 
 
 @contextmanager
-def variant(store: Store, offsets: Offsets, level: bool, weights: FusionWeights) -> Iterator[None]:
-    """The store searching with this variant's parts, restored afterwards."""
+def variant(store: Store, offsets: Offsets, fusion: Fusion) -> Iterator[None]:
+    """The store searching with this variant's offsets and fusion, restored afterwards."""
     Store.dense_offsets = offsets  # type: ignore[method-assign]
-    store_module._level_languages = PRODUCT_LEVELING if level else (lambda fused, dense, langs: fused)
-    store.fusion = weights
+    store.fusion = fusion
     try:
         yield
     finally:
         Store.dense_offsets = PRODUCT_OFFSETS  # type: ignore[method-assign]
-        store_module._level_languages = PRODUCT_LEVELING
         store.fusion = DEFAULT
 
 

@@ -6,7 +6,7 @@ as many sentences per paragraph as English (Thai, which marks no sentence ends, 
 sentence boundary is one the extractive answerer can never quote whole.
 
 Run: `.venv/bin/python bench/sentences.py [--pysbd]` (a few seconds; `--pysbd` also measures the pysbd library,
-when it is installed, for the comparison in ingest/sentences.py). Writes its section of docs/quality.md.
+when it is installed, for the comparison in text/sentences.py). Writes its section of docs/quality.md.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import cpu_model  # noqa: E402
-from ingest.sentences import split_sentences  # noqa: E402
+from text.sentences import split_sentences  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 XQUAD = ("en", "es", "de", "ro", "tr", "vi", "ru", "el", "ar", "hi", "zh", "th")
@@ -67,7 +67,7 @@ def paragraphs(path: Path) -> list[tuple[str, list[tuple[int, int]]]]:
 
 
 def splitter_at(revision: str) -> Splitter:
-    """ingest/sentences.py as it was at `revision`, loaded as a module of its own."""
+    """The sentence splitter as it was at `revision` (ingest/sentences.py then), loaded as a module of its own."""
     try:
         source = subprocess.run(
             ["git", "-C", str(ROOT), "show", f"{revision}:ingest/sentences.py"],
@@ -134,7 +134,7 @@ def section(rows: dict[str, dict[str, dict[str, float]]], command: str) -> str:
         "Sentences per paragraph, the share of gold answers (the first of each question, by `answer_start`)",
         "inside one sentence, and paragraphs split per second of CPU time (the fastest of repeated passes).",
         "XQuAD is the same 120 paragraphs in 12 languages; PIAF is 761 French paragraphs. Before: the splitter",
-        f"at commit {BEFORE} (main before issue 17); after: ingest/sentences.py now. Targets: sentences per",
+        f"at commit {BEFORE} (main before issue 17); after: text/sentences.py now. Targets: sentences per",
         f"paragraph within {TOLERANCE:.0%} of English ({english * (1 - TOLERANCE):.2f}-"
         f"{english * (1 + TOLERANCE):.2f}) in every language but Thai, and >= {CONTAINED} of answers inside one",
         f"sentence. Each cell: {' / '.join(names)}.",

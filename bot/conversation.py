@@ -13,7 +13,8 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from vectorstore.language import anchor_words, content_words
+from bot.llm import rewrite_follow_up
+from text.words import anchor_words, content_words
 
 MAX_TURNS = 6
 _FOLLOW_UP_START = re.compile(
@@ -68,8 +69,6 @@ class Conversation:
             return question
         previous = self.turns[-1].search_query
         if llm is not None:
-            from bot.llm import rewrite_follow_up
-
             rewritten = rewrite_follow_up(llm, [t.question for t in self.turns], question)
             if rewritten:
                 return rewritten

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.answer_model import CUES, AnswerModel
-from ingest.sentences import split_sentences
+from text.sentences import split_sentences
+from text.words import anchor_words, content_words
 from vectorstore.embeddings import NewsEmbeddings
-from vectorstore.language import anchor_words, content_words
 from vectorstore.records import Hit
 
 MAX_SENTENCES = 3
@@ -165,11 +165,6 @@ def select(found: list[Candidate], hits: list[Hit]) -> list[Candidate]:
         chosen.append(candidate)
         words += size
     return sorted(chosen, key=lambda c: (c.hit_index, c.order))
-
-
-def first_sentence(text: str) -> str:
-    """The opening sentence of a passage ("" for a blank one)."""
-    return next((span.text for span in split_sentences(text)), "")
 
 
 def trim_words(text: str, limit: int = MAX_WORDS) -> str:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import re
 
-from ingest.articles import filter_date
 from vectorstore.errors import UserError
-from vectorstore.records import SearchFilters
+from vectorstore.records import SearchFilters, filter_date
 
 _OPTION = re.compile(r'\s*--(since|until|source)(?:=|\s+)("[^"]*"|“[^”]*”|\S+)')
 _DANGLING = re.compile(r"\s*--(since|until|source)\s*$")

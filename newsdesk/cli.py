@@ -187,9 +187,8 @@ def filter_options(command: F) -> F:
 
 def filters_from(since: str | None, until: str | None, source: str | None) -> Any:
     """SearchFilters from command-line text; a date that cannot be read is a usage error."""
-    from ingest.articles import filter_date
     from vectorstore.errors import UserError
-    from vectorstore.records import SearchFilters
+    from vectorstore.records import SearchFilters, filter_date
 
     def as_int(value: str | None, option: str) -> int | None:
         try:

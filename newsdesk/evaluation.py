@@ -223,9 +223,10 @@ def evaluate_answers(
     """
     import time
 
-    from bot.engine import AnswerEngine, cited_numbers
+    from bot.answers import cited_numbers
+    from bot.engine import AnswerEngine
     from newsdesk.runtime import load_answer_model
-    from vectorstore.language import detect_language
+    from text.language import detect_language
 
     store = build_eval_store(settings, contexts)
     engine = AnswerEngine(store, answer_model=load_answer_model(settings))

@@ -13,6 +13,7 @@ from vectorstore.errors import UserError
 
 if TYPE_CHECKING:
     from bot.answer_model import AnswerModel
+    from bot.engine import AnswerEngine
     from vectorstore.embeddings import NewsEmbeddings
     from vectorstore.store import Store
 
@@ -33,7 +34,7 @@ def _warm_up(embedder: NewsEmbeddings) -> None:
     pass (~0.25 s). Both release the GIL, so they overlap with the store's imports on another core. Not a daemon:
     a command that ends first waits for it rather than tearing torch down under a running forward pass."""
     try:
-        from vectorstore.language import detect_language
+        from text.language import detect_language
 
         detect_language("warm up the language identifier")
         embedder.encode_queries(["warm up"])
@@ -55,7 +56,7 @@ def open_store(settings: Settings) -> Store:
     return Store(settings.data_dir, embedder, settings.collection, settings.chroma_host, settings.chroma_port)
 
 
-def build_engine(settings: Settings):  # type: ignore[no-untyped-def]
+def build_engine(settings: Settings) -> AnswerEngine:
     """The answering engine over the configured store, with the LLM when `LLM` is set and the reranker when
     `NEWSDESK_RERANKER` is."""
     from bot.engine import AnswerEngine

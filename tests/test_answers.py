@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bot.answers import cite, cited_numbers, sources_by_article
 from bot.conversation import Conversation
-from bot.engine import AnswerEngine, cite, cited_numbers, sources_by_article
+from bot.engine import AnswerEngine
 from bot.llm import make_llm
 from bot.repl import run_repl
 from ingest.articles import Article

@@ -2,7 +2,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.chunking import chunk_text, count_tokens
-from ingest.sentences import split_sentences
+from text.sentences import split_sentences
 
 PROSE = (
     "M. Dupont est arrivé à 9 h. Il a dit « Non. » Puis J. Biden a parlé de 12.5 % et de 10 000 soldats ! "

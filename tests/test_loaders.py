@@ -3,9 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.articles import Article, LoadError, date_to_int, normalise_date
+from ingest.articles import Article, LoadError
 from ingest.loaders import load_file, split_header_lines
 from tests.conftest import SEED, needs_seed
+from text.dates import date_to_int, normalise_date
 
 BIG = 10**7
 

@@ -14,7 +14,8 @@ from ingest.pipeline import Ingester
 from newsdesk.cli import cli
 from newsdesk.evaluation import corpus_articles, file_language, in_split, load_squad, questions_for
 from vectorstore.embeddings import NewsEmbeddings
-from vectorstore.store import Store, _level_languages
+from vectorstore.fusion import level_languages
+from vectorstore.store import Store
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 XQUAD = EVAL / "xquad"
@@ -73,11 +74,11 @@ def test_keyword_evidence_reorders_within_a_language_but_does_not_lift_it() -> N
     dense = {"en-a": 0.8, "en-b": 0.7, "de-a": 1.0, "de-b": 0.2}
     langs = {"en-a": "en", "en-b": "en", "de-a": "de", "de-b": "de"}
     fused = {"en-a": 0.8, "en-b": 0.7 + 0.8, "de-a": 1.0, "de-b": 0.2}  # BM25 in English only lifts en-b
-    leveled = _level_languages(fused, dense, langs)
+    leveled = level_languages(fused, dense, langs)
     assert leveled["de-a"] > leveled["en-b"] > leveled["en-a"], "reordered within English, not lifted over German"
     assert leveled["en-b"] == pytest.approx(0.8), "the language's best gets its best dense score"
     one_language = {cid: "en" for cid in fused}
-    assert _level_languages(fused, dense, one_language) == fused, "with one language nothing changes"
+    assert level_languages(fused, dense, one_language) == fused, "with one language nothing changes"
 
 
 def test_dense_offsets_are_kept_in_the_catalog_and_follow_writes(data_dir: Path, embedder: NewsEmbeddings) -> None:

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.engine import Answer, Source
+from bot.answers import Answer, Source
 from bot.render import (
     MESSAGE_LIMIT,
     answer_html,
@@ -30,9 +30,9 @@ from bot.render import (
 from ingest.articles import Article, LoadError
 from ingest.chunking import chunk_text, count_tokens
 from ingest.loaders import SUFFIXES, load_file
-from ingest.sentences import split_sentences
 from tests.conftest import EXAMPLES
 from tests.fakes.telegram_server import ApiError, _parse_html
+from text.sentences import split_sentences
 from vectorstore.records import Hit
 
 settings.register_profile("default", max_examples=40, deadline=None)

@@ -14,10 +14,10 @@ from bot.extractive import candidates
 from ingest.articles import Article
 from ingest.chunking import chunk_text
 from ingest.pipeline import Ingester
-from ingest.sentences import THAI_LONG, split_sentences
+from tests.old_catalogs import SCHEMA_2
+from text.sentences import THAI_LONG, split_sentences
+from text.words import stems
 from vectorstore.catalog import SCHEMA_VERSION, Catalog, index_terms
-from vectorstore.errors import UserError
-from vectorstore.language import stems
 from vectorstore.records import Hit
 from vectorstore.store import Store
 
@@ -123,36 +123,6 @@ def test_ingest_stores_the_sentences_and_search_returns_them(data_dir: Path, emb
     assert [hit.text[a:b] for a, b in hit.sentences] == [s.text for s in split_sentences(PESKOV.text)]
 
 
-# The catalog as newsdesk wrote it before sentence spans were kept (schema 2), verbatim.
-SCHEMA_2 = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT NOT NULL, date_int INTEGER NOT NULL,
-    url TEXT NOT NULL, source TEXT NOT NULL, lang TEXT NOT NULL, origin TEXT NOT NULL,
-    content_hash TEXT NOT NULL, chunks INTEGER NOT NULL, state TEXT NOT NULL,
-    added_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS documents_date ON documents(date_int);
-CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
-CREATE TABLE IF NOT EXISTS chunks (
-    rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, document_id TEXT NOT NULL, position INTEGER NOT NULL,
-    start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL, terms TEXT NOT NULL,
-    stems TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    terms, stems, content='chunks', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts(rowid, terms, stems) VALUES (new.rowid, new.terms, new.stems);
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts(chunks_fts, rowid, terms, stems) VALUES ('delete', old.rowid, old.terms, old.stems);
-END;
-PRAGMA user_version = 2;
-"""
-
-
 def write_schema_2_catalog(path: Path, article: Article) -> str:
     """A catalog file holding `article` as one ready chunk, written as schema 2 did; returns the chunk id."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -194,15 +164,6 @@ def test_a_schema_2_catalog_is_migrated_in_place_and_keeps_answering(data_dir: P
     Ingester(store).ingest([RAIN])  # new writes keep their sentences beside the old chunks
     assert store.search("How high did the river rise?", k=1)[0].sentences is not None
     assert Catalog(store.catalog.path).chunk_texts([chunk_id])[chunk_id][3] is None, "opening again is a no-op"
-
-
-def test_a_catalog_of_an_unknown_schema_is_a_clear_error(tmp_path: Path) -> None:
-    path = tmp_path / "c.sqlite3"
-    db = sqlite3.connect(path)
-    db.executescript("CREATE TABLE chunks (id TEXT); PRAGMA user_version = 1;")
-    db.close()
-    with pytest.raises(UserError, match=r"schema 1, expected 3\): ingest again into a new NEWSDESK_DATA_DIR"):
-        Catalog(path)
 
 
 def test_the_bench_replaces_only_its_section_and_skips_without_the_data(

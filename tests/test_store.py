@@ -134,14 +134,14 @@ STORM_STORIES = [
 
 
 def test_questions_about_the_latest_news_favour_newer_articles(store: Store) -> None:
-    from vectorstore.store import FusionWeights
+    from vectorstore.recency import Recency
 
     Ingester(store).ingest(STORM_STORIES)
     plain = store.search("What happened in Brennock during Storm Elin?", k=2)
     assert plain[0].article_id == "storm-night"
     latest = "What is the latest on Storm Elin in Brennock?"
     assert store.search(latest, k=2)[0].article_id == "storm-cleanup"
-    store.fusion = FusionWeights(recent_margin=0.0)
+    store.recency = Recency(margin=0.0)
     assert store.search(latest, k=2)[0].article_id == "storm-night", "with no margin, relevance alone decides"
 
 

@@ -32,8 +32,9 @@ from telegram import Update
 from telegram.ext import TypeHandler
 
 import bot.telegram.replies as replies_module
+from bot.answers import Answer, Source
 from bot.conversation import MAX_TURNS, Turn
-from bot.engine import Answer, AnswerEngine, Source
+from bot.engine import AnswerEngine
 from bot.render import answer_html, split_message, telegram_length
 from bot.telegram.app import RedactSecrets, polling
 from bot.telegram.guards import FloodLimit

@@ -16,10 +16,10 @@ import torch
 from bot import extractive
 from bot.answer_model import CUES, REFUSAL_FEATURES, AnswerModel
 from bot.engine import ANCHOR_BONUS, REFUSAL_THRESHOLD, REFUSAL_THRESHOLD_SAME_LANGUAGE
-from ingest.sentences import split_sentences
+from text.language import detect_language
+from text.sentences import split_sentences
 from training.data import Case, Corpus, question_key
 from vectorstore.embeddings import NewsEmbeddings
-from vectorstore.language import detect_language
 from vectorstore.records import Hit
 
 RANK = 16

@@ -1,1 +1,2 @@
-"""Vectors and search: embedders, Chroma, the keyword catalog and their fusion. Imports neither ingest nor bot."""
+"""Vectors and search: embedders, Chroma, the keyword catalog and their fusion. Imports only text (never ingest
+or bot)."""

@@ -4,9 +4,9 @@ language and passage language, measured with generic probe questions.
 e5's cosines run higher when question and passage share a language, so in an archive that mixes languages a
 question is pulled to articles in its own language. The level is a property of the archive, not of a
 question: the mean cosine of our probe questions in the question's language to a sample of each language's
-passages. The search subtracts it before fusion; within one language it is a constant and changes nothing.
-On XQuAD paragraphs in eight languages with English questions this and keyword evidence that stays within a
-language (vectorstore.store) take the search's hit@1 from .47 to .89, against .90 when every paragraph is
+passages. Fusion subtracts it first (vectorstore/fusion.py); within one language it is a constant and changes
+nothing. On XQuAD paragraphs in eight languages with English questions this and keyword evidence that stays
+within a language take the search's hit@1 from .47 to .89, against .90 when every paragraph is
 German; per-language spread and per-question z-scores do worse (docs/quality.md, bench/ranking_variants.py).
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 # language gave the same hit@1 as all of them, and 5 nearly as much).
 SAMPLE = 100
 
-# Generic questions, the same eight in each language that language detection knows (vectorstore.language),
+# Generic questions, the same eight in each language that language detection knows (text.language),
 # on everyday news topics so that they are about none of the archive's articles in particular.
 PROBES: dict[str, tuple[str, ...]] = {
     "en": (

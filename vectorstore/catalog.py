@@ -12,12 +12,12 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from text.words import stems
 from vectorstore.errors import UserError
-from vectorstore.language import stems
 from vectorstore.records import ChunkRecord, DocumentInfo, SearchFilters
 
 SCHEMA_VERSION = 3
@@ -48,13 +48,55 @@ CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
 END;
 """
 
-# What turns a catalog of version N into version N + 1, in place. Version 3 keeps each chunk's sentence spans
-# (a JSON list of [start, end] pairs into the chunk's text); chunks written before stay NULL, and their
-# readers split the text themselves.
-MIGRATIONS = {2: "ALTER TABLE chunks ADD COLUMN sentences TEXT"}
-
 _WORD = re.compile(r"\w+", re.UNICODE)
 _GROUPED_NUMBER = re.compile(r"\b\d{1,3}(?:[ \u00a0\u202f,.']\d{3})+\b")
+
+
+def _add_stems(db: sqlite3.Connection) -> None:
+    """Version 1 -> 2: each chunk's Snowball stems in its article's language beside its terms, both indexed,
+    for keyword search within the question's language. Stems are computed here as finish_documents does."""
+    db.execute("DROP TRIGGER chunks_ai")
+    db.execute("DROP TRIGGER chunks_ad")
+    db.execute("DROP TABLE chunks_fts")
+    db.execute("ALTER TABLE chunks ADD COLUMN stems TEXT NOT NULL DEFAULT ''")
+    last = 0
+    while rows := db.execute(
+        "SELECT c.rowid, c.terms, d.lang FROM chunks c LEFT JOIN documents d ON d.id = c.document_id"
+        " WHERE c.rowid > ? ORDER BY c.rowid LIMIT 1000",
+        (last,),
+    ).fetchall():
+        db.executemany(
+            "UPDATE chunks SET stems = ? WHERE rowid = ?",
+            [(" ".join(stems(terms, lang or "")), rowid) for rowid, terms, lang in rows],
+        )
+        last = rows[-1][0]
+    db.execute(
+        "CREATE VIRTUAL TABLE chunks_fts USING fts5("
+        "terms, stems, content='chunks', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2')"
+    )
+    db.execute(
+        "CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN"
+        " INSERT INTO chunks_fts(rowid, terms, stems) VALUES (new.rowid, new.terms, new.stems); END"
+    )
+    db.execute(
+        "CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN"
+        " INSERT INTO chunks_fts(chunks_fts, rowid, terms, stems) VALUES ('delete', old.rowid, old.terms, old.stems);"
+        " END"
+    )
+    db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+
+
+def _add_sentence_spans(db: sqlite3.Connection) -> None:
+    """Version 2 -> 3: each chunk's sentence spans (a JSON list of [start, end] pairs into its text). Chunks
+    written before stay NULL, and their readers split the text themselves."""
+    db.execute("ALTER TABLE chunks ADD COLUMN sentences TEXT")
+
+
+# What turns a catalog of version N into version N + 1, in place; tests/test_catalog_migrations.py runs each on a
+# catalog made by version N's own CREATE statements. Version 1, the first, recorded no version (SQLite's
+# user_version 0). A change to SCHEMA raises SCHEMA_VERSION and adds its step here: no store is ever refused
+# for being old.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _add_stems, 2: _add_sentence_spans}
 
 
 StoredChunk = tuple[str, str, int, tuple[tuple[int, int], ...] | None]
@@ -101,8 +143,13 @@ class Catalog:
         has_tables = self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] > 0
         if has_tables and version != SCHEMA_VERSION:
             self._migrate()
-        self._db.executescript(SCHEMA)
-        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        # One transaction, so that a process opening the file meanwhile never sees tables without their version.
+        try:
+            self._db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -119,19 +166,17 @@ class Catalog:
         return db
 
     def _migrate(self) -> None:
-        """Bring an existing catalog to SCHEMA_VERSION in one transaction (another process may be doing the
-        same, so the version is read inside it); a version we cannot migrate from is a clear error."""
+        """Bring an existing catalog to SCHEMA_VERSION in place, in one transaction (another process may be
+        doing the same, so the version is read inside it); a catalog newer than this code is a clear error."""
         with self._transaction() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version == SCHEMA_VERSION:
-                return
-            if version > SCHEMA_VERSION or any(v not in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
+            version = db.execute("PRAGMA user_version").fetchone()[0] or 1  # version 1 recorded none
+            if version > SCHEMA_VERSION:
                 raise UserError(
-                    f"{self.path} was written by another version of newsdesk (schema {version}, expected"
-                    f" {SCHEMA_VERSION}): ingest again into a new NEWSDESK_DATA_DIR"
+                    f"{self.path} was written by a newer newsdesk (catalog schema {version}; this one reads up to"
+                    f" {SCHEMA_VERSION}): upgrade newsdesk to open it"
                 )
             for step in range(version, SCHEMA_VERSION):
-                db.execute(MIGRATIONS[step])
+                MIGRATIONS[step](db)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:

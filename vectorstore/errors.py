@@ -1,6 +1,6 @@
 """The one error type for mistakes a user can fix (a setting, an input, a server to start, a disk to free).
 
-It lives in vectorstore, the bottom layer every package imports. The CLI turns a UserError into one line and
+It lives in vectorstore, which every package above `text` imports. The CLI turns a UserError into one line and
 lets every other exception show its traceback: a ValueError from our own code is a bug, not a user's mistake.
 """
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from text.dates import date_to_int, normalise_date
+from vectorstore.errors import UserError
+
 
 @dataclass(frozen=True)
 class DocumentInfo:
@@ -79,3 +82,11 @@ class SearchFilters:
 
     def __bool__(self) -> bool:
         return self.since is not None or self.until is not None or bool(self.source)
+
+
+def filter_date(value: str) -> int:
+    """A date a user typed for --since/--until, as YYYYMMDD; a UserError naming it when it is not a date."""
+    iso = normalise_date(value)
+    if not iso:
+        raise UserError(f"{value!r} is not a date (use YYYY-MM-DD)")
+    return date_to_int(iso)

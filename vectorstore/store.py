@@ -17,17 +17,19 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from text.language import detect_language
+from text.words import anchor_words, asks_for_recent, content_words
 from vectorstore import calibration
 from vectorstore.catalog import Catalog, StoredChunk
 from vectorstore.chroma import ChromaCollection
 from vectorstore.embeddings import NewsEmbeddings
 from vectorstore.errors import UserError
-from vectorstore.language import anchor_words, asks_for_recent, content_words, detect_language
+from vectorstore.fusion import Fused, Fusion, KeywordScores, Scores
+from vectorstore.recency import Recency
 from vectorstore.records import ChunkRecord, DocumentInfo, Hit, SearchFilters
 from vectorstore.sources import FilterError, match_source
 
@@ -64,49 +66,6 @@ def storage_errors(folder: Path) -> Iterator[None]:
         raise
 
 
-@dataclass(frozen=True)
-class FusionWeights:
-    """How keyword evidence is mixed into the dense ranking: a weighted sum of scores, each min-max normalised
-    over the candidates, so keywords reorder close dense scores but cannot overturn a clear dense winner.
-
-    Same-language keyword hits use every content word of the question; cross-language ones only its anchors
-    (names, numbers), because a passage that shares no word with the question must not be pulled up by BM25.
-    Either reorders passages within a language but does not lift one language over another
-    (`_level_languages`).
-    """
-
-    same_language: float = 0.8
-    anchors: float = 0.3
-    # For questions about "the latest" or "today": passages whose dense cosine is within this of the best one
-    # count as equally relevant and come newest first (e5 puts a passage on the same story about 0.02 lower).
-    recent_margin: float = 0.03
-
-
-def _normalised(scores: dict[str, float]) -> dict[str, float]:
-    if not scores:
-        return {}
-    low, high = min(scores.values()), max(scores.values())
-    span = high - low
-    return {key: (value - low) / span if span > 0 else 1.0 for key, value in scores.items()}
-
-
-def _level_languages(fused: dict[str, float], dense: dict[str, float], langs: dict[str, str]) -> dict[str, float]:
-    """`fused` (dense plus keyword evidence) with each passage language's scores lowered by how much more its
-    best score rose above its best dense score than the least raised language's did. Keywords then reorder
-    passages within a language, but only the dense scores choose between languages: same-language BM25 is
-    evidence that passages in other languages cannot get (docs/quality.md, "Language-neutral ranking"). With one
-    language, nothing changes."""
-    best_fused: dict[str, float] = {}
-    best_dense: dict[str, float] = {}
-    for cid, value in fused.items():
-        lang = langs.get(cid, "")
-        best_fused[lang] = max(best_fused.get(lang, value), value)
-        best_dense[lang] = max(best_dense.get(lang, dense.get(cid, 0.0)), dense.get(cid, 0.0))
-    rise = {lang: best_fused[lang] - best_dense[lang] for lang in best_fused}
-    least = min(rise.values(), default=0.0)
-    return {cid: value - (rise[langs.get(cid, "")] - least) for cid, value in fused.items()}
-
-
 class Store:
     """What the rest of newsdesk sees of vectors and search."""
 
@@ -117,11 +76,12 @@ class Store:
         collection: str = "articles",
         chroma_host: str | None = None,
         chroma_port: int = 8000,
-        fusion: FusionWeights | None = None,
+        fusion: Fusion | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.embedder = embedder
-        self.fusion = fusion or FusionWeights()
+        self.fusion = fusion or Fusion()
+        self.recency = Recency()
         where = "" if chroma_host is None else f"@{chroma_host}_{chroma_port}"
         with storage_errors(data_dir):
             data_dir.mkdir(parents=True, exist_ok=True)
@@ -237,7 +197,7 @@ class Store:
 
     def dense_offsets(self, query_lang: str) -> dict[str, float]:
         """By passage language, how high the embedder's cosines run for questions in `query_lang` in this
-        archive (see vectorstore.calibration); search subtracts it before fusion. Measured again lazily after
+        archive (see vectorstore.calibration); fusion subtracts it first. Measured again lazily after
         every write and kept in the catalog, so other processes reuse it."""
         generation = self.catalog.generation()
         cached = self._calibrated
@@ -273,61 +233,63 @@ class Store:
         return calibration.offsets(self._probe_vectors, {lang: v for lang, v in passages.items() if len(v)}), complete
 
     def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
-        """The k best passages for `query`: dense ranking, on one scale across passage languages, fused with
-        language-aware keyword rankings."""
+        """The k best passages for `query`: dense search and keyword search, fused on one scale across passage
+        languages (self.fusion), put in order (self.recency), then read from the catalog."""
         depth = max(30, 4 * k)
+        dense = self.dense_search(query, depth, filters)
+        query_lang = detect_language(query)
+        keywords = self.keyword_search(
+            query, query_lang, depth, filters, bool(self.fusion.same_language), bool(self.fusion.anchors)
+        )
+        langs = self.catalog.chunk_languages(list({*dense, *keywords.same_language, *keywords.anchors}))
+        offsets = self.dense_offsets(query_lang) if dense else {}
+        fused = self.fusion.fuse(dense, keywords, langs, offsets)
+        dates = self.catalog.chunk_dates(list(fused.scores))  # a chunk Chroma has but the catalog not yet is skipped
+        best = self.recency.order(fused, dates, asks_for_recent(query))[:k]
+        return self._hits(best, fused, dense, keywords)
+
+    def dense_search(self, query: str, depth: int, filters: SearchFilters | None = None) -> Scores:
+        """The `depth` passages nearest to `query` in the embedder's space, by cosine."""
         query_vector = self.embedder.query_vector(query)
         with self._client_lock:
-            dense = self.vectors.query(query_vector, depth, filters)
-        same_scores: dict[str, float] = {}
-        anchor_scores: dict[str, float] = {}
-        query_lang = detect_language(query)
+            return dict(self.vectors.query(query_vector, depth, filters))
+
+    def keyword_search(
+        self,
+        query: str,
+        query_lang: str,
+        depth: int,
+        filters: SearchFilters | None = None,
+        same_language: bool = True,
+        anchors: bool = True,
+    ) -> KeywordScores:
+        """BM25 over the catalog, up to `depth` passages each: `same_language`, the question's content words by
+        their stems among passages in its language (none when the language is unknown); `anchors`, its names and
+        numbers as written, in every language."""
+        same: Scores = {}
         words = content_words(query)
-        if query_lang and words and self.fusion.same_language:
-            same = self.catalog.keyword_search(words, depth, filters, lang=query_lang)
-            same_scores = {cid: score for cid, _, score in same}
-        anchors = anchor_words(query)
-        if anchors and self.fusion.anchors:
-            cross = self.catalog.keyword_search(anchors, depth, filters)
-            anchor_scores = {cid: score for cid, _, score in cross}
-        dense_scores = dict(dense)
-        floor = min(dense_scores.values(), default=0.0)
-        langs = self.catalog.chunk_languages(list({*dense_scores, *same_scores, *anchor_scores}))
-        offsets = self.dense_offsets(query_lang) if dense_scores else {}
-        calibrated = {cid: score - offsets.get(langs.get(cid, ""), 0.0) for cid, score in dense_scores.items()}
-        dense_norm = _normalised(calibrated)
-        fused = {cid: dense_norm.get(cid, 0.0) for cid in {*dense_scores, *same_scores, *anchor_scores}}
-        for weight, scores in ((self.fusion.same_language, same_scores), (self.fusion.anchors, anchor_scores)):
-            top = max(scores.values(), default=0.0)
-            for cid, value in scores.items():
-                fused[cid] += weight * value / top
-        fused = _level_languages(fused, dense_norm, langs)
-        dates = self.catalog.chunk_dates(list(fused))  # a chunk Chroma has but the catalog not yet is skipped
-        recent_first: set[str] = set()
-        if asks_for_recent(query) and calibrated:
-            bar = max(calibrated.values()) - self.fusion.recent_margin
-            lowest = min(calibrated.values())
-            recent_first = {cid for cid in dates if calibrated.get(cid, lowest) >= bar}
-            if not any(dates[cid] for cid in recent_first):
-                recent_first = set()  # undated articles: relevance alone
+        if query_lang and words and same_language:
+            same = {cid: score for cid, _, score in self.catalog.keyword_search(words, depth, filters, lang=query_lang)}
+        cross: Scores = {}
+        names = anchor_words(query)
+        if names and anchors:
+            cross = {cid: score for cid, _, score in self.catalog.keyword_search(names, depth, filters)}
+        return KeywordScores(same, cross)
 
-        def rank(cid: str) -> tuple[bool, int, float, int]:
-            # Equal relevance (the same wire story in two papers): the newer article first.
-            newest = -dates[cid] if cid in recent_first else 0
-            return (cid not in recent_first, newest, -round(fused[cid], 4), -dates[cid])
-
-        best = sorted(dates, key=rank)[:k]
+    def _hits(self, best: list[str], fused: Fused, dense: Scores, keywords: KeywordScores) -> list[Hit]:
+        """The chosen passages with their texts and their articles' metadata; scores as shares of the highest
+        fused score, 0 to 1."""
         texts = self.catalog.chunk_texts(best)
         docs = self.catalog.document_info(list({document_id for document_id, *_ in texts.values()}))
-        keyword_scores = {**anchor_scores, **same_scores}
-        most = 1.0 + self.fusion.same_language + self.fusion.anchors  # a hit's score is a share of this, 0 to 1
+        keyword_scores = keywords.by_chunk()
+        floor = min(dense.values(), default=0.0)
         return [
             self._hit(
                 cid,
                 texts[cid],
                 docs.get(texts[cid][0], {}),
-                fused[cid] / most,
-                dense_scores.get(cid, floor),
+                fused.scores[cid] / self.fusion.most,
+                dense.get(cid, floor),
                 keyword_scores.get(cid, 0.0),
             )
             for cid in best

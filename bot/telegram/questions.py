@@ -19,7 +19,8 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot.engine import Answer, AnswerEngine
+from bot.answers import Answer
+from bot.engine import AnswerEngine
 from bot.filters import split_filters
 from bot.render import MESSAGE_LIMIT, answer_html, article_html, telegram_length
 from bot.telegram.guards import FRESH, Access, Route, Rule, admitted_message

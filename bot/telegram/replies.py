@@ -18,7 +18,7 @@ from telegram.error import TelegramError
 
 from bot.render import split_message
 from bot.texts import reply_language
-from vectorstore.language import detect_language
+from text.language import detect_language
 
 TYPING_EVERY = 4.0  # Telegram shows "typing…" for about 5 s
 

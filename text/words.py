@@ -1,15 +1,14 @@
-"""Language identification and the word lists that keyword search needs.
+"""What the words of a text are to search and answers: stop words, Snowball stems, content words, names and
+numbers (anchors, which read the same across languages), and the words that ask for the latest news.
 
-Lives in vectorstore because fusion depends on whether a question and a passage share a language; ingest and
-bot reuse it.
+Keyword search stems and filters with these; the bot finds a question's names and content words in passages with
+the same functions, so a question and a passage are always cut into words the same way.
 """
 
 from __future__ import annotations
 
 import re
-from functools import cache, lru_cache
-
-LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl", "ru", "uk", "pl")
+from functools import cache
 
 STOPWORDS: frozenset[str] = frozenset(
     """
@@ -29,22 +28,6 @@ STOPWORDS: frozenset[str] = frozenset(
     de del al en con por para es son fue fueron ser está están que qué quién cuál cómo dónde cuándo
     """.split()
 )
-
-
-@lru_cache(maxsize=1)
-def _identifier():  # type: ignore[no-untyped-def]
-    from py3langid.langid import _load_identifier
-
-    return _load_identifier(norm_probs=True, langs=list(LANGUAGES))
-
-
-def detect_language(text: str, default: str = "") -> str:
-    """ISO 639-1 code of `text`'s language among LANGUAGES, or `default` when the text is too short to tell."""
-    sample = text[:2000].strip()
-    if len(re.findall(r"\w+", sample)) < 2:
-        return default
-    lang, confidence = _identifier().classify(sample)
-    return lang if confidence >= 0.5 else default
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -153,3 +153,8 @@ def split_sentences(text: str) -> list[Span]:
                 spans.append(Span(stripped, start + lead, start + lead + len(stripped)))
             start = weak
     return spans
+
+
+def first_sentence(text: str) -> str:
+    """The opening sentence of a passage ("" for a blank one)."""
+    return next((span.text for span in split_sentences(text)), "")
