@@ -90,18 +90,6 @@ _SOURCES_PAGE = re.compile(r"^sources:(\d{1,6})$")
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
-def parse_ids(value: str, setting: str) -> frozenset[int]:
-    """Telegram ids from a setting like "123, -100456"; anything else is a mistake worth one clear line."""
-    ids = set()
-    for item in re.split(r"[,\s]+", value.strip()):
-        if not item:
-            continue
-        if not re.fullmatch(r"-?\d+", item):
-            raise UserError(f"{setting}: {item!r} is not a Telegram id (use numbers separated by commas)")
-        ids.add(int(item))
-    return frozenset(ids)
-
-
 @dataclass(frozen=True)
 class Access:
     """Who may talk to the bot: with no allowlist everyone; else listed users anywhere and anyone in a listed
@@ -113,11 +101,7 @@ class Access:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Access:
-        return cls(
-            parse_ids(settings.allowed_users, "NEWSDESK_ALLOWED_USERS"),
-            parse_ids(settings.allowed_chats, "NEWSDESK_ALLOWED_CHATS"),
-            parse_ids(settings.admin_users, "NEWSDESK_ADMIN_USERS"),
-        )
+        return cls(settings.allowed_users, settings.allowed_chats, settings.admin_users)
 
     def allows(self, user_id: int, chat_id: int) -> bool:
         if not self.users and not self.chats:
@@ -342,6 +326,7 @@ class NewsdeskBot:
                 self.settings.feed_interval,
                 int(self.settings.max_file_mb * 1e6),
                 self.settings.fetch_timeout,
+                allow_private=self.settings.allow_private_urls,
             )
             app.job_queue.run_once(self.poll_feeds, 0, name="feeds")
             log.info("polling %d feed(s) every %g s", len(self.settings.feed_urls), self.settings.feed_interval)
@@ -555,7 +540,10 @@ class NewsdeskBot:
     def _ingest_urls(self, urls: list[str]) -> IngestReport:
         """In a worker thread: fetch and ingest web pages."""
         ingester = Ingester(self.engine.store, self.settings.chunk_tokens, self.settings.chunk_overlap)
-        return ingester.ingest(load_sources(urls, self.max_upload, self.settings.fetch_timeout))
+        sources = load_sources(
+            urls, self.max_upload, self.settings.fetch_timeout, allow_private=self.settings.allow_private_urls
+        )
+        return ingester.ingest(sources)
 
     def _ingest(self, data: bytes, suffix: str, shown_name: str) -> IngestReport:
         """In a worker thread: the upload goes to a temporary file whose name we make (only the checked suffix
@@ -790,7 +778,6 @@ def run_bot(
     """Serve until interrupted: long polling, or a webhook at `webhook_url` (Telegram must reach it over HTTPS
     and send `secret_token`, generated when not given)."""
     token = _token(settings)  # settings are checked before the models load, so mistakes show at once
-    Access.from_settings(settings)
     if webhook_url is not None:
         if secret_token is not None and not _SECRET_TOKEN.fullmatch(secret_token):
             raise UserError("the secret token must be 1-256 letters, digits, _ or -")

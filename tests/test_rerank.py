@@ -155,6 +155,7 @@ def test_ties_keep_the_search_order(fire_store: Store, cross_encoder: Path) -> N
     assert reranker.rerank(QUESTIONS[0], []) == []
 
 
+@pytest.mark.slow
 def test_newsdesk_ask_with_a_reranker_folder(
     data_dir: Path, cross_encoder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -170,6 +171,7 @@ def test_newsdesk_ask_with_a_reranker_folder(
     assert before["retrieved"][0]["article_id"] != ANSWERING == after["retrieved"][0]["article_id"]
 
 
+@pytest.mark.slow
 def test_a_reranker_that_does_not_load_is_one_line_naming_the_setting(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
