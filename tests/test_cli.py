@@ -61,7 +61,7 @@ def test_bad_files_are_named_and_the_rest_goes_in(
     assert any("binary.txt" in e for e in report["errors"]) and any("lines.jsonl:2" in e for e in report["errors"])
 
 
-def test_bad_date_is_a_usage_error(data_dir: Path) -> None:
+def test_bad_date_is_a_usage_error(data_dir: Path, hashing_embedder: NewsEmbeddings) -> None:
     code, out = run("search", "budget", "--since", "last tuesday")
     assert code == 2 and "--since" in out
 

@@ -10,14 +10,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
 from tokenizers import Tokenizer
 from tokenizers.models import WordPiece
 from tokenizers.normalizers import BertNormalizer
 from tokenizers.pre_tokenizers import BertPreTokenizer
 from tokenizers.processors import TemplateProcessing
-from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
 from bot.engine import AnswerEngine
 from bot.rerank import CrossEncoderReranker, RerankerUnavailable
@@ -78,6 +76,9 @@ def build_cross_encoder(folder: Path, num_labels: int = 1) -> Path:
     the answering article high for the questions: a stand-in for a real reranker that knows which passage answers.
     It sees each passage as the reranker gives it (title, then text). With 2 labels it is left untrained: it only
     has to load."""
+    import torch  # torch and transformers take seconds to import: only the (slow) tests that build a model pay
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
     passages = {a.id: embedding_text(a.title, a.text) for a in ARTICLES}
     words = sorted({w for t in [*QUESTIONS, *passages.values()] for w in re.findall(r"\w+|[^\w\s]", t.lower())})
     vocab = {token: i for i, token in enumerate(SPECIAL + words)}
