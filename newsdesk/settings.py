@@ -11,7 +11,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-import platformdirs
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -27,8 +26,10 @@ URLs = Annotated[list[str], NoDecode]
 
 
 def _default_data_dir() -> Path:
-    """$XDG_DATA_HOME/newsdesk, or ~/.local/share/newsdesk where XDG_DATA_HOME is unset (the platform's rule)."""
-    return platformdirs.user_data_path("newsdesk")
+    """$XDG_DATA_HOME/newsdesk, or ~/.local/share/newsdesk where XDG_DATA_HOME is unset, empty or relative (the
+    XDG base directory rule; platformdirs would add a dependency for these two lines)."""
+    base = os.environ.get("XDG_DATA_HOME", "")
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".local" / "share") / "newsdesk"
 
 
 class Settings(BaseSettings):

@@ -135,6 +135,8 @@ def test_the_data_folder_follows_xdg_data_home_unless_newsdesk_data_dir_is_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert Settings().data_dir == tmp_path / "home" / ".local" / "share" / "newsdesk"
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/path")  # the XDG rule: only an absolute path counts
+    assert Settings().data_dir == tmp_path / "home" / ".local" / "share" / "newsdesk"
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     assert Settings().data_dir == tmp_path / "xdg" / "newsdesk"
     monkeypatch.setenv("NEWSDESK_DATA_DIR", "~/news")
