@@ -82,14 +82,17 @@ class Settings(BaseSettings):
     @field_validator("feed_urls", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
-        return _split(value)
+        return _items(value) if isinstance(value, str) else value
 
     @field_validator("allowed_users", "allowed_chats", "admin_users", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
-        items = _split(value)
-        for item in items if isinstance(items, list) else ():
-            if not re.fullmatch(r"-?\d+", str(item)):
+        """The ids, each checked here: pydantic's own error would name the bad item as if it were the setting."""
+        if not isinstance(value, str):
+            return value
+        items = _items(value)
+        for item in items:
+            if not re.fullmatch(r"-?\d+", item):
                 raise ValueError(f"{item!r} is not a Telegram id (use numbers separated by commas)")
         return items
 
@@ -106,9 +109,9 @@ class Settings(BaseSettings):
         return self
 
 
-def _split(value: object) -> object:
-    """The items of a list setting given as text; a list given in code is left to the field's type."""
-    return value.replace(",", " ").split() if isinstance(value, str) else value
+def _items(text: str) -> list[str]:
+    """The items of a list setting's text, separated by commas or spaces."""
+    return text.replace(",", " ").split()
 
 
 class SettingsError(UserError):

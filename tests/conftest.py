@@ -33,6 +33,7 @@ def needs_seed() -> pytest.MarkDecorator:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Whatever loads the real embedder is slow, however it reaches the fixture."""
     for item in items:
         if "embedder" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
@@ -61,7 +62,8 @@ class HashingEmbeddings(NewsEmbeddings):
         return vector / np.linalg.norm(vector)
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
-        return np.stack([self._vector(text) for text in texts]) if texts else np.zeros((0, self.dimensions + 1))
+        vectors = [self._vector(text) for text in texts]
+        return np.stack(vectors) if vectors else np.zeros((0, self.dimensions + 1), np.float32)
 
     encode_queries = encode_passages
 
