@@ -44,12 +44,12 @@ class FeedLog:
 
 
 def _entry_articles(
-    links: list[str], fetched: list[str], max_bytes: int, timeout: float
+    links: list[str], fetched: list[str], max_bytes: int, timeout: float, allow_private: bool
 ) -> Iterator[Article | LoadError]:
     """Each entry's article (or why it failed); fetched links are appended to `fetched`."""
     for link in links:
         try:
-            article = fetch_article(link, max_bytes, timeout)
+            article = fetch_article(link, max_bytes, timeout, allow_private=allow_private)
         except LoadError as exc:
             yield exc
             continue
@@ -58,17 +58,25 @@ def _entry_articles(
 
 
 def ingest_feed(
-    feed: str, ingester: Ingester, log: FeedLog, max_bytes: int, timeout: float, report: IngestReport
+    feed: str,
+    ingester: Ingester,
+    log: FeedLog,
+    max_bytes: int,
+    timeout: float,
+    report: IngestReport,
+    *,
+    allow_private: bool,
 ) -> bool:
     """One pass over a feed into `report`: its unseen entries go in and are then marked seen. False when the
-    feed itself could not be read (that is counted as one failure in the report)."""
+    feed itself could not be read (that is counted as one failure in the report). `allow_private`: see
+    ingest.web."""
     try:
-        links = log.unseen(feed, feed_links(feed, max_bytes, timeout))
+        links = log.unseen(feed, feed_links(feed, max_bytes, timeout, allow_private=allow_private))
     except LoadError as exc:
         report.fail(exc)
         return False
     fetched: list[str] = []
-    ingester.ingest(_entry_articles(links, fetched, max_bytes, timeout), report)
+    ingester.ingest(_entry_articles(links, fetched, max_bytes, timeout, allow_private), report)
     log.mark(feed, fetched)
     return True
 
@@ -93,10 +101,12 @@ class FeedWatcher:
         interval: float,
         max_bytes: int,
         timeout: float,
+        *,
+        allow_private: bool,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ingester, self.log, self.interval = ingester, log, interval
-        self.max_bytes, self.timeout, self.clock = max_bytes, timeout, clock
+        self.max_bytes, self.timeout, self.allow_private, self.clock = max_bytes, timeout, allow_private, clock
         self.state = {feed: _FeedState() for feed in dict.fromkeys(feeds)}
 
     def poll(self) -> dict[str, IngestReport]:
@@ -106,7 +116,9 @@ class FeedWatcher:
             if self.clock() < state.due:
                 continue
             report = reports[feed] = IngestReport()
-            readable = ingest_feed(feed, self.ingester, self.log, self.max_bytes, self.timeout, report)
+            readable = ingest_feed(
+                feed, self.ingester, self.log, self.max_bytes, self.timeout, report, allow_private=self.allow_private
+            )
             state.failures = 0 if readable else state.failures + 1
             backoff = min(self.interval * 2**state.failures, self.MAX_BACKOFF)
             wait = self.interval if readable else max(self.interval, backoff)

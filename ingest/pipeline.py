@@ -184,8 +184,10 @@ def load_paths(paths: Iterable[Path], max_bytes: int) -> Iterator[Article | Load
             yield from load_file(file, max_bytes)
 
 
-def load_sources(sources: Iterable[str], max_bytes: int, timeout: float = 15.0) -> Iterator[Article | LoadError]:
-    """Articles from a mix of web addresses (fetched) and files or folders."""
+def load_sources(
+    sources: Iterable[str], max_bytes: int, timeout: float = 15.0, *, allow_private: bool
+) -> Iterator[Article | LoadError]:
+    """Articles from a mix of web addresses (fetched; `allow_private`: see ingest.web) and files or folders."""
     from ingest.web import fetch_article, is_url
 
     for source in sources:
@@ -193,7 +195,7 @@ def load_sources(sources: Iterable[str], max_bytes: int, timeout: float = 15.0) 
             yield from load_paths([Path(source)], max_bytes)
             continue
         try:
-            yield fetch_article(source, max_bytes, timeout)
+            yield fetch_article(source, max_bytes, timeout, allow_private=allow_private)
         except LoadError as exc:
             yield exc
 

@@ -8,13 +8,13 @@ An address to ingest may come from a chat user (/ingest) or a feed, so it must n
 network (cloud metadata at 169.254.169.254, admin pages on 127.0.0.1, the office LAN): every address a host
 name resolves to must be public, checked before connecting, again on the socket actually connected (a second
 DNS answer may differ), and on every redirect, which is followed by hand for that reason.
-`NEWSDESK_ALLOW_PRIVATE_URLS=1` lifts the check, for a newsroom intranet or tests served on 127.0.0.1.
+`NEWSDESK_ALLOW_PRIVATE_URLS=1`, passed in as `allow_private`, lifts the check, for a newsroom intranet or tests
+served on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import urllib.request
 from collections.abc import Callable
@@ -25,7 +25,6 @@ import httpx
 
 from ingest.articles import Article, LoadError
 from ingest.loaders import html_article
-from vectorstore.errors import UserError
 
 USER_AGENT = "newsdesk/0.1 (news question-answering bot; article ingester)"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -43,17 +42,6 @@ class RefusedURL(LoadError):
 
 def is_url(value: str) -> bool:
     return value.startswith(("http://", "https://"))
-
-
-def private_urls_allowed() -> bool:
-    """NEWSDESK_ALLOW_PRIVATE_URLS from the environment or `.env`, read at each fetch so a test or a long-running
-    bot sees the current value. Unreadable settings count as "not allowed": refusing is the safe side."""
-    from newsdesk.settings import Settings
-
-    try:
-        return Settings().allow_private_urls
-    except UserError:  # some other setting is malformed
-        return os.environ.get(ALLOW_PRIVATE, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def non_public_reason(address: IPAddress) -> str | None:
@@ -141,12 +129,10 @@ def fetch(
     types: tuple[str, ...],
     what: str,
     *,
-    allow_private: bool | None = None,
+    allow_private: bool,
 ) -> tuple[str, str]:
     """(text, address after redirects) of `url`; any failure (network, status, content type, size, an address
-    that is not public) is a LoadError naming the address. `allow_private` None means the setting decides."""
-    if allow_private is None:
-        allow_private = private_urls_allowed()
+    that is not public unless `allow_private`) is a LoadError naming the address."""
     headers = {"User-Agent": USER_AGENT, "Accept": ",".join(types)}
     try:
         with httpx.Client(follow_redirects=False, timeout=timeout, headers=headers) as client:
@@ -198,7 +184,7 @@ def _read(url: str, response: httpx.Response, max_bytes: int, types: tuple[str, 
     return body.decode(response.encoding or "utf-8", errors="replace")
 
 
-def fetch_article(url: str, max_bytes: int, timeout: float = 15.0, *, allow_private: bool | None = None) -> Article:
+def fetch_article(url: str, max_bytes: int, timeout: float = 15.0, *, allow_private: bool) -> Article:
     """The article at `url`, its main text and metadata extracted by trafilatura."""
     html, final_url = fetch(url, max_bytes, timeout, HTML_TYPES, "an HTML page", allow_private=allow_private)
     article = html_article(html, origin=url, default_id=final_url)
@@ -207,7 +193,7 @@ def fetch_article(url: str, max_bytes: int, timeout: float = 15.0, *, allow_priv
     return article
 
 
-def feed_links(url: str, max_bytes: int, timeout: float = 15.0, *, allow_private: bool | None = None) -> list[str]:
+def feed_links(url: str, max_bytes: int, timeout: float = 15.0, *, allow_private: bool) -> list[str]:
     """The article links of an RSS or Atom feed, in the feed's order."""
     import feedparser
 

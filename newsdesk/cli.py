@@ -92,12 +92,13 @@ def ingest(sources: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> N
     store = open_store(settings)
     max_bytes = int(settings.max_file_mb * 1e6)
     ingester = Ingester(store, settings.chunk_tokens, settings.chunk_overlap)
-    items = list(load_sources(sources, max_bytes, settings.fetch_timeout))
+    allow_private = settings.allow_private_urls
+    items = list(load_sources(sources, max_bytes, settings.fetch_timeout, allow_private=allow_private))
     report = ingester.ingest(with_progress(items, enabled=not as_json), IngestReport())
     log = FeedLog.in_folder(settings.data_dir) if feeds else None
     for feed in feeds:
         assert log is not None
-        ingest_feed(feed, ingester, log, max_bytes, settings.fetch_timeout, report)
+        ingest_feed(feed, ingester, log, max_bytes, settings.fetch_timeout, report, allow_private=allow_private)
     for error in report.errors:
         click.echo(f"error: {error}", err=True)
     if as_json:
@@ -121,7 +122,7 @@ def _with_feeds(settings: Settings, feeds: tuple[str, ...], interval: float | No
     """The settings with the feeds and interval given on the command line, if any."""
     update: dict[str, Any] = {}
     if feeds:
-        update["feeds"] = " ".join(feeds)
+        update["feed_urls"] = list(feeds)
     if interval is not None:
         update["feed_interval"] = interval
     return settings.model_copy(update=update)
@@ -158,6 +159,7 @@ def watch(feeds: tuple[str, ...], interval: float | None) -> None:
         settings.feed_interval,
         int(settings.max_file_mb * 1e6),
         settings.fetch_timeout,
+        allow_private=settings.allow_private_urls,
     )
     click.echo(
         f"watching {len(settings.feed_urls)} feed(s) every {settings.feed_interval:g} s; Ctrl-C or SIGTERM stops",

@@ -6,21 +6,30 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from vectorstore.errors import UserError
 
 ENV_FILE = ".env"
 
+# A list setting is written as items separated by commas or spaces ("123, -100456"), not as the JSON list
+# pydantic-settings expects by default: NoDecode hands the text to the validator below.
+TelegramIds = Annotated[frozenset[int], NoDecode]
+URLs = Annotated[list[str], NoDecode]
+
 
 def _default_data_dir() -> Path:
-    return Path.home() / ".local" / "share" / "newsdesk"
+    """$XDG_DATA_HOME/newsdesk, or ~/.local/share/newsdesk where XDG_DATA_HOME is unset, empty or relative (the
+    XDG base directory rule; platformdirs would add a dependency for these two lines)."""
+    base = os.environ.get("XDG_DATA_HOME", "")
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".local" / "share") / "newsdesk"
 
 
 class Settings(BaseSettings):
@@ -39,7 +48,7 @@ class Settings(BaseSettings):
     fetch_timeout: float = Field(15.0, alias="NEWSDESK_FETCH_TIMEOUT", gt=0)
     # Web ingestion refuses loopback, private and link-local addresses unless this allows them (intranet, tests).
     allow_private_urls: bool = Field(False, alias="NEWSDESK_ALLOW_PRIVATE_URLS")
-    feeds: str = Field("", alias="NEWSDESK_FEEDS")
+    feed_urls: URLs = Field(default_factory=list, alias="NEWSDESK_FEEDS")
     feed_interval: float = Field(300.0, alias="NEWSDESK_FEED_INTERVAL", ge=1)
     threads: int | None = Field(None, alias="NEWSDESK_THREADS", ge=1)
     # A sentence-transformers CrossEncoder (local folder or hub name) that reorders the retrieved passages.
@@ -58,9 +67,9 @@ class Settings(BaseSettings):
 
     telegram_token: SecretStr | None = Field(None, alias="TELEGRAM_TOKEN")
     telegram_base_url: str = Field("https://api.telegram.org/bot", alias="TELEGRAM_BASE_URL")
-    allowed_users: str = Field("", alias="NEWSDESK_ALLOWED_USERS")
-    allowed_chats: str = Field("", alias="NEWSDESK_ALLOWED_CHATS")
-    admin_users: str = Field("", alias="NEWSDESK_ADMIN_USERS")
+    allowed_users: TelegramIds = Field(frozenset(), alias="NEWSDESK_ALLOWED_USERS")
+    allowed_chats: TelegramIds = Field(frozenset(), alias="NEWSDESK_ALLOWED_CHATS")
+    admin_users: TelegramIds = Field(frozenset(), alias="NEWSDESK_ADMIN_USERS")
 
     def __init__(self, **values: Any) -> None:
         """Read the settings; a bad value is a SettingsError naming it and where it came from, not pydantic's
@@ -70,10 +79,22 @@ class Settings(BaseSettings):
         except ValidationError as exc:
             raise SettingsError(_describe(exc)) from None
 
-    @property
-    def feed_urls(self) -> list[str]:
-        """NEWSDESK_FEEDS: feed URLs separated by commas or spaces."""
-        return self.feeds.replace(",", " ").split()
+    @field_validator("feed_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        return _items(value) if isinstance(value, str) else value
+
+    @field_validator("allowed_users", "allowed_chats", "admin_users", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        """The ids, each checked here: pydantic's own error would name the bad item as if it were the setting."""
+        if not isinstance(value, str):
+            return value
+        items = _items(value)
+        for item in items:
+            if not re.fullmatch(r"-?\d+", item):
+                raise ValueError(f"{item!r} is not a Telegram id (use numbers separated by commas)")
+        return items
 
     @field_validator("data_dir")
     @classmethod
@@ -86,6 +107,11 @@ class Settings(BaseSettings):
             overlap = setting("NEWSDESK_CHUNK_OVERLAP", self.chunk_overlap)
             raise ValueError(f"{overlap} must be smaller than {setting('NEWSDESK_CHUNK_TOKENS', self.chunk_tokens)}")
         return self
+
+
+def _items(text: str) -> list[str]:
+    """The items of a list setting's text, separated by commas or spaces."""
+    return text.replace(",", " ").split()
 
 
 class SettingsError(UserError):

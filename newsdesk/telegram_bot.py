@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 from pathlib import Path
 
@@ -31,28 +30,12 @@ log = logging.getLogger(__name__)
 MAX_CHAT_BYTES = 5_000_000  # the most an admin's upload or /ingest page may weigh, whatever NEWSDESK_MAX_FILE_MB
 
 
-def telegram_ids(value: str, setting: str) -> frozenset[int]:
-    """Telegram ids from a setting like "123, -100456"; anything else is a mistake worth one clear line."""
-    ids = set()
-    for item in re.split(r"[,\s]+", value.strip()):
-        if not item:
-            continue
-        if not re.fullmatch(r"-?\d+", item):
-            raise UserError(f"{setting}: {item!r} is not a Telegram id (use numbers separated by commas)")
-        ids.add(int(item))
-    return frozenset(ids)
-
-
 def bot_config(settings: Settings, flood: FloodLimit | None = None) -> BotConfig:
     """The bot's values from the settings; UserError naming the setting that is missing or wrong."""
     token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
     if not token:
         raise UserError("no Telegram bot token: set TELEGRAM_TOKEN (from @BotFather) in the environment or .env")
-    access = Access(
-        telegram_ids(settings.allowed_users, "NEWSDESK_ALLOWED_USERS"),
-        telegram_ids(settings.allowed_chats, "NEWSDESK_ALLOWED_CHATS"),
-        telegram_ids(settings.admin_users, "NEWSDESK_ADMIN_USERS"),
-    )
+    access = Access(settings.allowed_users, settings.allowed_chats, settings.admin_users)
     max_upload = min(MAX_CHAT_BYTES, _max_file_bytes(settings))
     return BotConfig(token, settings.telegram_base_url, access, max_upload, flood or FloodLimit())
 
@@ -71,6 +54,7 @@ class IngestWriter:
         self.ingester = Ingester(store, settings.chunk_tokens, settings.chunk_overlap)
         self.max_bytes = max_bytes
         self.fetch_timeout = settings.fetch_timeout
+        self.allow_private = settings.allow_private_urls
 
     def add_file(self, data: bytes, suffix: str, name: str) -> WriteReport:
         """The upload goes to a temporary file whose name we make (only the suffix comes from the user), is
@@ -92,7 +76,9 @@ class IngestWriter:
         articles: list[Article | LoadError] = []
         for url in urls:
             try:
-                articles.append(fetch_article(url, self.max_bytes, self.fetch_timeout))
+                articles.append(
+                    fetch_article(url, self.max_bytes, self.fetch_timeout, allow_private=self.allow_private)
+                )
             except LoadError as exc:
                 articles.append(exc)
         return _plain(self.ingester.ingest(articles))
@@ -117,6 +103,7 @@ def _application(settings: Settings, config: BotConfig, engine: AnswerEngine) ->
             settings.feed_interval,
             _max_file_bytes(settings),
             settings.fetch_timeout,
+            allow_private=settings.allow_private_urls,
         )
         log.info("polling %d feed(s) every %g s", len(settings.feed_urls), settings.feed_interval)
     memory = SqliteChatMemory(settings.data_dir / CHATS_FILE)

@@ -1,14 +1,22 @@
-"""Shared fixtures: every test's state lives in a tmp folder; the real embedder is loaded once per session."""
+"""Shared fixtures: every test's state lives in a tmp folder; the real embedder is loaded once per session, and a
+hashing embedder stands in for it where the model is not the point.
+
+Tests that load the real embedder (the `embedder` fixture, also behind `store`) are marked slow here; other slow
+tests (a process started, a command that loads the model) say so with `@pytest.mark.slow`. `scripts/test --fast`
+leaves them out."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from vectorstore.embeddings import NewsEmbeddings, load_embedder
+from vectorstore.embeddings import EMBEDDERS, NewsEmbeddings, load_embedder
 from vectorstore.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,9 +32,54 @@ def needs_seed() -> pytest.MarkDecorator:
     return pytest.mark.skipif(not SEED.exists(), reason=f"../shared is absent ({SEED} not found)")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Whatever loads the real embedder is slow, however it reaches the fixture."""
+    for item in items:
+        if "embedder" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def embedder() -> NewsEmbeddings:
     return load_embedder("e5-small")
+
+
+class HashingEmbeddings(NewsEmbeddings):
+    """Each word hashed to one of a few hundred signed dimensions: texts that share words are near, nothing else
+    is. Deterministic and instant (no model, no torch), for tests of storage, feeds and commands whose answers do
+    not depend on what the vectors mean."""
+
+    name = "hashing"
+    max_tokens = 512
+    dimensions = 256
+
+    def _vector(self, text: str) -> np.ndarray:
+        vector = np.zeros(self.dimensions + 1, dtype=np.float32)
+        vector[-1] = 0.1  # no text is the zero vector, whose cosine is undefined
+        for word in re.findall(r"\w+", text.lower()):
+            digest = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "big")
+            vector[digest % self.dimensions] += 1.0 if digest >> 31 else -1.0
+        return vector / np.linalg.norm(vector)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        vectors = [self._vector(text) for text in texts]
+        return np.stack(vectors) if vectors else np.zeros((0, self.dimensions + 1), np.float32)
+
+    encode_queries = encode_passages
+
+    def count_tokens(self, text: str) -> int:
+        return len(re.findall(r"\w+|[^\w\s]", text)) + 2
+
+
+HASHING = HashingEmbeddings()
+
+
+@pytest.fixture
+def hashing_embedder(monkeypatch: pytest.MonkeyPatch) -> NewsEmbeddings:
+    """The hashing embedder, also by name for the commands under test and for Chroma (NEWSDESK_EMBEDDER=hashing)."""
+    monkeypatch.setitem(EMBEDDERS, HASHING.name, lambda threads: HASHING)
+    monkeypatch.setenv("NEWSDESK_EMBEDDER", HASHING.name)
+    return HASHING
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ def test_trained_model_refuses_what_the_articles_do_not_say(trained_engine: Answ
     assert not answered.refused and "6 a.m." in answered.answer
 
 
+@pytest.mark.slow
 def test_a_missing_or_corrupt_model_is_one_line_naming_it_and_off_still_answers(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -69,6 +70,7 @@ def test_a_missing_or_corrupt_model_is_one_line_naming_it_and_off_still_answers(
         assert result.exit_code == 0 and "6 a.m." in json.loads(result.output)["answer"], setting
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED / "eval" / "xquad").is_dir(), reason="../shared/eval is absent")
 def test_training_runs_end_to_end_on_a_small_slice(tmp_path: Path) -> None:
     out, report = tmp_path / "model.npz", tmp_path / "report.json"

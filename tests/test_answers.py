@@ -21,6 +21,7 @@ from ingest.pipeline import Ingester, load_paths
 from newsdesk.cli import cli
 from tests.conftest import EXAMPLES, SEED, needs_seed
 from tests.fakes.llm_server import Error, FakeOpenAI, Slow
+from vectorstore.embeddings import NewsEmbeddings
 from vectorstore.records import Hit, SearchFilters
 from vectorstore.store import Store
 
@@ -151,6 +152,7 @@ def test_llm_errors_and_timeouts_fall_back_with_a_note(engine: AnswerEngine, llm
         assert "412" in answer.answer and "unavailable" in answer.note
 
 
+@pytest.mark.slow
 def test_ask_json_and_stdin_lines(data_dir: Path) -> None:
     runner = CliRunner()
     assert runner.invoke(cli, ["ingest", str(EXAMPLES)]).exit_code == 0
@@ -301,6 +303,6 @@ def test_latest_news_lists_the_newest_headlines(engine: AnswerEngine) -> None:
     assert "SNCR" in topical.sources[0].hit.title, "a topic named: a normal answer, not the headlines"
 
 
-def test_ask_on_an_empty_store_says_to_ingest_first(data_dir: Path) -> None:
+def test_ask_on_an_empty_store_says_to_ingest_first(data_dir: Path, hashing_embedder: NewsEmbeddings) -> None:
     result = CliRunner().invoke(cli, ["ask", "What did Peskov say?"])
     assert result.exit_code == 0 and "No articles yet: ingest some first" in result.output

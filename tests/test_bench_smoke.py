@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (EVAL / "xquad" / "xquad.de.dev.json").exists(), reason=f"no evaluation data in {EVAL}")
 def test_smoke_run_writes_the_page(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("CHROMA_HOST", "CHROMA_PORT", "LLM")}

@@ -3,10 +3,12 @@
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from newsdesk.cli import cli
 from tests.conftest import EXAMPLES, SEED, needs_seed
+from vectorstore.embeddings import NewsEmbeddings
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -16,6 +18,7 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.slow
 def test_ingest_examples_then_search_sources_remove(data_dir: Path) -> None:
     code, out = run("ingest", "--json", str(EXAMPLES))
     report = json.loads(out.strip().splitlines()[-1])
@@ -43,7 +46,9 @@ def test_ingest_examples_then_search_sources_remove(data_dir: Path) -> None:
     assert code != 0 and "no such article" in out
 
 
-def test_bad_files_are_named_and_the_rest_goes_in(data_dir: Path, tmp_path: Path) -> None:
+def test_bad_files_are_named_and_the_rest_goes_in(
+    data_dir: Path, tmp_path: Path, hashing_embedder: NewsEmbeddings
+) -> None:
     folder = tmp_path / "mixed"
     folder.mkdir()
     (folder / "good.txt").write_text("title Bon\n\nLe conseil a voté le budget mardi soir.")
@@ -56,11 +61,12 @@ def test_bad_files_are_named_and_the_rest_goes_in(data_dir: Path, tmp_path: Path
     assert any("binary.txt" in e for e in report["errors"]) and any("lines.jsonl:2" in e for e in report["errors"])
 
 
-def test_bad_date_is_a_usage_error(data_dir: Path) -> None:
+def test_bad_date_is_a_usage_error(data_dir: Path, hashing_embedder: NewsEmbeddings) -> None:
     code, out = run("search", "budget", "--since", "last tuesday")
     assert code == 2 and "--since" in out
 
 
+@pytest.mark.slow
 @needs_seed()
 def test_seed_search_ranks_peskov_first(data_dir: Path) -> None:
     run("ingest", str(EXAMPLES), str(SEED))

@@ -167,6 +167,7 @@ def newsdesk(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProc
     )
 
 
+@pytest.mark.slow
 def test_ingest_without_a_server_says_so(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -192,6 +193,7 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(path)], check=True)
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_a_clear_error(tmp_path: Path) -> None:
     """More articles than a 1 MB disk holds: the store fills it mid-ingest."""
     corpus = tmp_path / "corpus"
@@ -209,6 +211,7 @@ def test_a_full_disk_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_read_only_data_folder_is_a_clear_error(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "disk", "64m") as disk:
         data_dir = disk / "data"
@@ -236,6 +239,7 @@ def start_writing(command: list[str], env: dict[str, str], data_dir: Path) -> su
     return process
 
 
+@pytest.mark.slow
 def test_ingest_killed_inside_the_write_protocol_ends_like_a_clean_run(data_dir: Path, tmp_path: Path) -> None:
     """20 times: edit the articles (so every one must be rewritten), start `python -m ingest`, wait until it has
     begun writing and SIGKILL it at a random moment of the write (a clean run measures how long that lasts).

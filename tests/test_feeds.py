@@ -46,11 +46,12 @@ class Clock:
         return self.now
 
 
-def test_a_failing_feed_backs_off_and_comes_back(site: str, data_dir: Path, embedder: NewsEmbeddings) -> None:
-    store = Store(data_dir, embedder)
+def test_a_failing_feed_backs_off_and_comes_back(site: str, data_dir: Path, hashing_embedder: NewsEmbeddings) -> None:
+    store = Store(data_dir, hashing_embedder)
     clock = Clock()
     feed = f"{site}/feed.xml"
-    watcher = FeedWatcher([feed], Ingester(store), FeedLog.in_folder(data_dir), 10, 10**6, 5, clock=clock)
+    log = FeedLog.in_folder(data_dir)
+    watcher = FeedWatcher([feed], Ingester(store), log, 10, 10**6, 5, allow_private=True, clock=clock)
     pages.FEED_DOWN[0] = True
     polled_at = []
     for _ in range(8):  # 80 s with the feed down: polls at 0, 20 (after 20 s), 60 (after 40 s)
@@ -73,15 +74,16 @@ def test_a_failing_feed_backs_off_and_comes_back(site: str, data_dir: Path, embe
     assert {d["id"] for d in store.documents()} == {SELLA_DREDGING, SELLA_FERRY}
 
 
-def test_backoff_is_capped(site: str, data_dir: Path, embedder: NewsEmbeddings) -> None:
+def test_backoff_is_capped(site: str, data_dir: Path, hashing_embedder: NewsEmbeddings) -> None:
     clock = Clock()
     watcher = FeedWatcher(
         [f"{site}/missing"],
-        Ingester(Store(data_dir, embedder)),
+        Ingester(Store(data_dir, hashing_embedder)),
         FeedLog.in_folder(data_dir),
         1000,
         10**6,
         5,
+        allow_private=True,
         clock=clock,
     )
     waits = []
@@ -92,6 +94,7 @@ def test_backoff_is_capped(site: str, data_dir: Path, embedder: NewsEmbeddings) 
     assert waits == [2000, 3600, 3600, 3600, 3600]
 
 
+@pytest.mark.slow
 def test_watch_command_logs_what_it_adds_and_keeps_going(site: str, data_dir: Path) -> None:
     """`newsdesk watch` as a user runs it: one good feed and one broken one, the good one gains an entry."""
     command = [

@@ -146,6 +146,7 @@ def squad(path: Path, pages: list[tuple[str, list[tuple[str, str, str, str]]]]) 
     return path
 
 
+@pytest.mark.slow
 def test_eval_mixes_languages_and_reports_each(tmp_path: Path, data_dir: Path) -> None:
     question = "When does the ferry leave?"
     english = squad(

@@ -10,14 +10,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
 from tokenizers import Tokenizer
 from tokenizers.models import WordPiece
 from tokenizers.normalizers import BertNormalizer
 from tokenizers.pre_tokenizers import BertPreTokenizer
 from tokenizers.processors import TemplateProcessing
-from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
 from bot.engine import AnswerEngine
 from bot.rerank import CrossEncoderReranker, RerankerUnavailable
@@ -78,6 +76,9 @@ def build_cross_encoder(folder: Path, num_labels: int = 1) -> Path:
     the answering article high for the questions: a stand-in for a real reranker that knows which passage answers.
     It sees each passage as the reranker gives it (title, then text). With 2 labels it is left untrained: it only
     has to load."""
+    import torch  # torch and transformers take seconds to import: only the (slow) tests that build a model pay
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
     passages = {a.id: embedding_text(a.title, a.text) for a in ARTICLES}
     words = sorted({w for t in [*QUESTIONS, *passages.values()] for w in re.findall(r"\w+|[^\w\s]", t.lower())})
     vocab = {token: i for i, token in enumerate(SPECIAL + words)}
@@ -155,6 +156,7 @@ def test_ties_keep_the_search_order(fire_store: Store, cross_encoder: Path) -> N
     assert reranker.rerank(QUESTIONS[0], []) == []
 
 
+@pytest.mark.slow
 def test_newsdesk_ask_with_a_reranker_folder(
     data_dir: Path, cross_encoder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -170,6 +172,7 @@ def test_newsdesk_ask_with_a_reranker_folder(
     assert before["retrieved"][0]["article_id"] != ANSWERING == after["retrieved"][0]["article_id"]
 
 
+@pytest.mark.slow
 def test_a_reranker_that_does_not_load_is_one_line_naming_the_setting(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

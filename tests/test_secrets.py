@@ -50,6 +50,7 @@ def telegram() -> Iterator[FakeBotApi]:
         yield fake
 
 
+@pytest.mark.slow
 def test_no_secret_reaches_logs_or_users(telegram: FakeBotApi, llm: FakeOpenAI, tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if key != "NEWSDESK_ALLOW_PRIVATE_URLS"}
     env.update(

@@ -78,7 +78,7 @@ def serve_pages() -> Iterator[str]:
     """The site's base URL while it runs. Web ingestion refuses loopback addresses unless
     NEWSDESK_ALLOW_PRIVATE_URLS=1, so that is set meanwhile (in os.environ: subprocesses inherit it)."""
     server = _Site(("127.0.0.1", 0), Pages)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)  # stops within 50 ms
     thread.start()
     before = os.environ.get(ALLOW_PRIVATE)
     os.environ[ALLOW_PRIVATE] = "1"
