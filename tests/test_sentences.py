@@ -201,7 +201,7 @@ def test_a_catalog_of_an_unknown_schema_is_a_clear_error(tmp_path: Path) -> None
     db = sqlite3.connect(path)
     db.executescript("CREATE TABLE chunks (id TEXT); PRAGMA user_version = 1;")
     db.close()
-    with pytest.raises(UserError, match=r"schema 1, expected 3\): ingest again into a new NEWSDESK_DATA_DIR"):
+    with pytest.raises(UserError, match=rf"schema 1, expected {SCHEMA_VERSION}\): ingest again into a new NEWSDESK"):
         Catalog(path)
 
 
