@@ -10,8 +10,8 @@ real e5 vectors occupy and make every vector distinct; plain noisy copies would 
 every vector fill each HNSW node's 16 neighbour slots with its own copies, the graph falls apart into islands
 and approximate search finds the true nearest neighbours for only a fraction of the questions (measured: exact
 top-1 found for 11 of 60 questions at 100k). The last table column checks HNSW against exact search on each
-embedded corpus. They are written with the store's own write protocol (catalog `begin_document`,
-Chroma upsert, catalog `finish_document`, the same metadata as `Store.write_document`), batched over a few
+embedded corpus. They are written with the store's own write protocol (catalog `begin_documents`,
+Chroma upsert, catalog `add_chunks`, the same metadata as `Store.write_parts`), batched over a few
 thousand chunks per Chroma call, so Chroma and the BM25 index both hold all N chunks. Corpora are cached
 under the data dir and reused by later runs.
 
@@ -178,14 +178,12 @@ def write_corpus(store: Any, base: list[dict[str, Any]], n_chunks: int) -> int:
     total = 0
 
     def flush() -> None:
-        for info, _, _ in pending:
-            store.catalog.begin_document(info)
+        store.catalog.begin_documents([info for info, _, _ in pending], "bench")
         ids = [c.id for _, chunks, _ in pending for c in chunks]
         texts = [c.text for _, chunks, _ in pending for c in chunks]
         metas = [_metadata(info, c) for info, chunks, _ in pending for c in chunks]
         store.vectors.add(ids, np.concatenate([v for _, _, v in pending]), texts, metas)
-        for info, chunks, _ in pending:
-            store.catalog.finish_document(info, chunks)
+        store.catalog.add_chunks([(info, chunks) for info, chunks, _ in pending], {info.id for info, _, _ in pending})
         pending.clear()
 
     for document in synthetic_documents(base, n_chunks):

@@ -1,7 +1,11 @@
 """RSS and Atom feeds: ingest the entries not seen before, once or on an interval.
 
-Seen entries are kept per data folder in `feeds.sqlite3`; an entry is marked only after its article went in,
-so a failed fetch is tried again next time.
+Per data folder, `feeds.sqlite3` keeps which entries went in (an entry is marked only after its article went
+in), when each feed was last read, and the entries that failed, each with its error: one is tried again after
+RETRY_AFTER seconds, then after twice as long each time, MAX_ATTEMPTS times in all, and then given up (no longer
+fetched, still listed by `newsdesk sources --feeds`). Only a first failure counts as failed in a report, and so
+in the exit code of `newsdesk ingest --feed`: one that failed before and fails again is `still_failing`, so a
+dead link does not fail every run of a cron job.
 """
 
 from __future__ import annotations
@@ -14,20 +18,55 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.articles import Article, LoadError
-from ingest.pipeline import Ingester, IngestReport
+from ingest.pipeline import Ingester, IngestReport, counted
 from ingest.web import feed_links, fetch_article
 
 logger = logging.getLogger(__name__)
 
+RETRY_AFTER = 900.0
+MAX_ATTEMPTS = 6
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS seen (feed TEXT NOT NULL, link TEXT NOT NULL, PRIMARY KEY (feed, link));
+CREATE TABLE IF NOT EXISTS feeds (
+    feed TEXT PRIMARY KEY, last_success REAL, error TEXT, failures INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS failing (
+    feed TEXT NOT NULL, link TEXT NOT NULL, error TEXT NOT NULL, attempts INTEGER NOT NULL, next_try REAL,
+    PRIMARY KEY (feed, link)
+);
+"""
+
+
+@dataclass(frozen=True)
+class FailingEntry:
+    """An entry of a feed whose page could not be ingested; `next_try` is None once it is given up."""
+
+    link: str
+    error: str
+    attempts: int
+    next_try: float | None
+
+
+@dataclass(frozen=True)
+class FeedStatus:
+    """What the log knows of a feed: when it was last read, why its last reads failed (if they did, and how many
+    in a row), and its failing entries."""
+
+    feed: str
+    last_success: float | None
+    error: str | None
+    failures: int
+    entries: list[FailingEntry]
+
 
 class FeedLog:
-    """Which entries of which feeds were ingested already."""
+    """Which entries of which feeds were ingested already, and which failed; `clock` is the wall clock."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS seen (feed TEXT NOT NULL, link TEXT NOT NULL, PRIMARY KEY (feed, link))"
-        )
+        self._db.executescript(SCHEMA)
+        self.clock = clock
 
     @classmethod
     def in_folder(cls, data_dir: Path) -> FeedLog:
@@ -35,23 +74,88 @@ class FeedLog:
         data_dir.mkdir(parents=True, exist_ok=True)
         return cls(data_dir / "feeds.sqlite3")
 
-    def unseen(self, feed: str, links: list[str]) -> list[str]:
+    def due(self, feed: str, links: list[str]) -> list[str]:
+        """The links to fetch now: not ingested before, and not failed before unless their retry is due."""
         seen = {row[0] for row in self._db.execute("SELECT link FROM seen WHERE feed = ?", (feed,))}
-        return [link for link in dict.fromkeys(links) if link not in seen]
+        waiting = {
+            row[0]
+            for row in self._db.execute(
+                "SELECT link FROM failing WHERE feed = ? AND (next_try IS NULL OR next_try > ?)", (feed, self.clock())
+            )
+        }
+        return [link for link in dict.fromkeys(links) if link not in seen and link not in waiting]
 
     def mark(self, feed: str, links: list[str]) -> None:
-        self._db.executemany("INSERT OR IGNORE INTO seen(feed, link) VALUES (?, ?)", [(feed, link) for link in links])
+        """The entries went in: never fetched again, and no longer failing."""
+        rows = [(feed, link) for link in links]
+        self._db.executemany("INSERT OR IGNORE INTO seen(feed, link) VALUES (?, ?)", rows)
+        self._db.executemany("DELETE FROM failing WHERE feed = ? AND link = ?", rows)
+
+    def entry_failed(self, feed: str, link: str, error: str) -> int:
+        """Record that fetching an entry failed; how many times it has (1: a new failure). The next try waits
+        twice as long as the last; after MAX_ATTEMPTS the entry is given up."""
+        row = self._db.execute("SELECT attempts FROM failing WHERE feed = ? AND link = ?", (feed, link)).fetchone()
+        attempts = (row[0] if row else 0) + 1
+        next_try = self.clock() + RETRY_AFTER * 2 ** (attempts - 1) if attempts < MAX_ATTEMPTS else None
+        self._db.execute(
+            "INSERT INTO failing(feed, link, error, attempts, next_try) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(feed, link) DO UPDATE SET error = excluded.error, attempts = excluded.attempts,"
+            " next_try = excluded.next_try",
+            (feed, link, error.removeprefix(f"{link}: "), attempts, next_try),
+        )
+        return attempts
+
+    def feed_read(self, feed: str, links: list[str]) -> None:
+        """The feed was read: note when, and forget failing entries it no longer lists."""
+        self._db.execute(
+            "INSERT INTO feeds(feed, last_success, error, failures) VALUES (?, ?, NULL, 0) ON CONFLICT(feed)"
+            " DO UPDATE SET last_success = excluded.last_success, error = NULL, failures = 0",
+            (feed, self.clock()),
+        )
+        listed = set(links)
+        failing = [row[0] for row in self._db.execute("SELECT link FROM failing WHERE feed = ?", (feed,))]
+        gone = [(feed, link) for link in failing if link not in listed]
+        self._db.executemany("DELETE FROM failing WHERE feed = ? AND link = ?", gone)
+
+    def feed_failed(self, feed: str, error: str) -> int:
+        """Record that the feed could not be read; how many times in a row it has failed (1: a new failure)."""
+        self._db.execute(
+            "INSERT INTO feeds(feed, error, failures) VALUES (?, ?, 1) ON CONFLICT(feed)"
+            " DO UPDATE SET error = excluded.error, failures = failures + 1",
+            (feed, error.removeprefix(f"{feed}: ")),
+        )
+        return self._db.execute("SELECT failures FROM feeds WHERE feed = ?", (feed,)).fetchone()[0]
+
+    def status(self) -> list[FeedStatus]:
+        """Every feed read (or tried) so far, with its failing entries, first failed first."""
+        entries: dict[str, list[FailingEntry]] = {}
+        for feed, *entry in self._db.execute(
+            "SELECT feed, link, error, attempts, next_try FROM failing ORDER BY feed, rowid"
+        ):
+            entries.setdefault(feed, []).append(FailingEntry(*entry))
+        rows = self._db.execute("SELECT feed, last_success, error, failures FROM feeds ORDER BY feed")
+        return [FeedStatus(*row, entries.get(row[0], [])) for row in rows]
 
 
 def _entry_articles(
-    links: list[str], fetched: list[str], max_bytes: int, timeout: float, allow_private: bool
-) -> Iterator[Article | LoadError]:
-    """Each entry's article (or why it failed); fetched links are appended to `fetched`."""
+    feed: str,
+    links: list[str],
+    log: FeedLog,
+    fetched: list[str],
+    max_bytes: int,
+    timeout: float,
+    report: IngestReport,
+    allow_private: bool,
+) -> Iterator[Article]:
+    """Each entry's article; fetched links are appended to `fetched`, failures recorded in the log and the report."""
     for link in links:
         try:
             article = fetch_article(link, max_bytes, timeout, allow_private=allow_private)
         except LoadError as exc:
-            yield exc
+            if log.entry_failed(feed, link, str(exc)) == 1:
+                report.fail(exc)
+            else:
+                report.still_failing.append(str(exc))
             continue
         fetched.append(link)
         yield article
@@ -67,16 +171,22 @@ def ingest_feed(
     *,
     allow_private: bool,
 ) -> bool:
-    """One pass over a feed into `report`: its unseen entries go in and are then marked seen. False when the
-    feed itself could not be read (that is counted as one failure in the report). `allow_private`: see
-    ingest.web."""
+    """One pass over a feed into `report`: its entries that are due go in and are then marked seen. False when
+    the feed itself could not be read (a failure in the report the first time in a row, still failing after).
+    `allow_private`: see ingest.web."""
     try:
-        links = log.unseen(feed, feed_links(feed, max_bytes, timeout, allow_private=allow_private))
+        links = feed_links(feed, max_bytes, timeout, allow_private=allow_private)
     except LoadError as exc:
-        report.fail(exc)
+        if log.feed_failed(feed, str(exc)) == 1:
+            report.fail(exc)
+        else:
+            report.still_failing.append(str(exc))
         return False
+    log.feed_read(feed, links)
     fetched: list[str] = []
-    ingester.ingest(_entry_articles(links, fetched, max_bytes, timeout, allow_private), report)
+    ingester.ingest(
+        _entry_articles(feed, log.due(feed, links), log, fetched, max_bytes, timeout, report, allow_private), report
+    )
     log.mark(feed, fetched)
     return True
 
@@ -125,8 +235,11 @@ class FeedWatcher:
             state.due = self.clock() + wait
             for error in report.errors:
                 logger.warning("%s", error)
+            for error in report.still_failing:
+                logger.info("still failing: %s", error)
             if not readable:
-                logger.warning("feed %s failed %d time(s) in a row; next try in %.0f s", feed, state.failures, wait)
+                failed = counted(state.failures, "time")
+                logger.warning("feed %s failed %s in a row; next try in %.0f s", feed, failed, wait)
             elif report.new or report.updated:
                 logger.info("feed %s: %s", feed, report.summary())
         return reports

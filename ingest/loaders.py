@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ingest.articles import Article, LoadError
+from ingest.articles import Article, LoadError, Skipped
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl")
 HEADER_KEYS = ("title", "date", "source", "url", "lang", "author", "id")
@@ -144,10 +145,34 @@ def html_article(html: str, origin: str, url: str = "", default_id: str = "") ->
         "title": title,
         "date": document.date or "",
         "url": canonical,
-        "source": document.sitename or document.hostname or "",
+        "source": site_name(html, title, document.sitename or "", document.hostname or ""),
         "author": document.author or "",
     }
     return _article(meta, "\n\n".join(lines), origin, default_id=canonical or default_id)
+
+
+_TITLE_TAG = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+_TITLE_SEPARATOR = re.compile(r"\s+[|–—•·»«:-]\s+")
+
+
+def site_name(html: str, title: str, sitename: str, hostname: str) -> str:
+    """The publication's name: the one trafilatura read from the page's metadata (og:site_name, JSON-LD...), else
+    the part of the <title> beside the article's title ("Storm hits the coast | Harbour Gazette"), else the host.
+    trafilatura drops that part from the title, and when the metadata names no site its `sitename` is the host."""
+    if sitename and sitename != hostname:
+        return sitename
+    tag = _TITLE_TAG.search(html[:200_000])
+    full = " ".join(unescape(tag.group(1)).split()) if tag else ""
+    title = " ".join(title.split())
+    if title and len(full) > len(title):
+        head, tail = full[: len(title)], full[len(title) :]
+        if head.casefold() == title.casefold() and _TITLE_SEPARATOR.match(tail):
+            return _TITLE_SEPARATOR.split(tail)[-1]  # "Title | Section | Site"
+        head, tail = full[: -len(title)], full[-len(title) :]
+        parts = _TITLE_SEPARATOR.split(head)
+        if tail.casefold() == title.casefold() and len(parts) > 1 and not parts[-1]:
+            return parts[0]  # "Site | Title"
+    return sitename or hostname
 
 
 def load_json_records(path: Path, text: str) -> Iterator[LoadResult]:
@@ -250,12 +275,34 @@ def load_file(path: Path, max_bytes: int) -> Iterator[LoadResult]:
         yield LoadError(f"{path}: cannot read ({exc.strerror or exc})")
 
 
-def find_files(path: Path) -> Iterator[Path]:
-    """The path itself, or every supported file under it (recursively, in a stable order, hidden ones skipped)."""
+def find_files(path: Path) -> Iterator[Path | LoadError]:
+    """The path itself, or every file under it (recursively, in a stable order, hidden ones left out): files of a
+    supported type as paths, others as Skipped, and so are links back into a folder being walked (a loop) or to
+    nothing; a folder that cannot be listed is a LoadError."""
     if path.is_dir():
-        for child in sorted(path.rglob("*")):
-            hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
-            if child.is_file() and child.suffix.lower() in SUFFIXES and not hidden:
-                yield child
+        yield from _walk(path, {path.resolve()})
     else:
         yield path
+
+
+def _walk(folder: Path, ancestors: set[Path]) -> Iterator[Path | LoadError]:
+    try:
+        children = sorted(child for child in folder.iterdir() if not child.name.startswith("."))
+    except OSError as exc:
+        yield LoadError(f"{folder}: cannot list the folder ({exc.strerror or exc})")
+        return
+    for child in children:
+        if child.is_dir():
+            real = child.resolve()
+            if real in ancestors:
+                yield Skipped(f"{child}: a link back to {real}, not followed (it would loop)")
+            else:
+                yield from _walk(child, ancestors | {real})
+        elif not child.is_file():
+            kind = "a link to nothing" if child.is_symlink() else "not a regular file"
+            yield Skipped(f"{child}: {kind}")
+        elif child.suffix.lower() in SUFFIXES:
+            yield child
+        else:
+            kind = f"{child.suffix} files" if child.suffix else "files without an extension"
+            yield Skipped(f"{child}: newsdesk does not read {kind} (only {', '.join(SUFFIXES)})")

@@ -1,7 +1,9 @@
-"""Articles into the store: chunk, embed in batches across articles, write each article crash-safely.
+"""Articles into the store: chunk, embed in batches across articles, write each batch crash-safely.
 
-Unchanged articles (same id, same content hash) cost nothing; the same article reached by another path is
-recognised by its hash and stored once.
+Memory follows the batch, not the input: an article's chunks are made as batches need them, and an article
+longer than a batch goes in over several, staying invisible to search until its last chunk lands (the store's
+write protocol). Unchanged articles (same id, same content hash) cost nothing; the same article reached by
+another path is recognised by its hash and stored once.
 """
 
 from __future__ import annotations
@@ -9,25 +11,40 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
-from ingest.articles import Article, LoadError
-from ingest.chunking import chunk_text
+from ingest.articles import Article, LoadError, Skipped
+from ingest.chunking import iter_chunks
 from ingest.loaders import find_files, load_file
-from vectorstore.records import ChunkRecord
-from vectorstore.store import Store
+from vectorstore.records import ChunkRecord, DocumentInfo
+from vectorstore.store import DocumentPart, Store
 
 EMBED_BATCH = 256
+
+Progress = Callable[[int, int], None]
+"""Told after each batch is written: how many chunks went in, and how many characters of article text the ingest
+has got through since the last call (articles that needed no writing count whole)."""
+
+T = TypeVar("T")
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun: "1 chunk", "2 chunks", "0 entries"."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
 
 
 @dataclass
 class IngestReport:
-    """What one ingest did; `errors` name each input that failed and why."""
+    """What one ingest did; `errors` name each input that failed and why, `still_failing` the inputs that failed
+    before and again now (feed entries being retried: not new failures), `skipped` the files left out."""
 
     new: int = 0
     updated: int = 0
@@ -36,6 +53,8 @@ class IngestReport:
     chunks: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    still_failing: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
@@ -47,13 +66,19 @@ class IngestReport:
             "chunks": self.chunks,
             "seconds": round(self.seconds, 2),
             "errors": self.errors,
+            "still_failing": self.still_failing,
+            "skipped": self.skipped,
             "articles": self.added,
         }
 
     def summary(self) -> str:
+        others = [f"{len(self.skipped):,} skipped"] if self.skipped else []
+        if self.still_failing:
+            others.append(f"{len(self.still_failing):,} still failing (see newsdesk sources --feeds)")
         return (
-            f"{self.new} new, {self.updated} updated, {self.unchanged} unchanged, {self.failed} failed;"
-            f" {self.chunks} chunks in {self.seconds:.1f} s"
+            f"{self.new:,} new, {self.updated:,} updated, {self.unchanged:,} unchanged, {self.failed:,} failed;"
+            + "".join(f" {other};" for other in others)
+            + f" {counted(self.chunks, 'chunk')} in {self.seconds:.1f} s"
         )
 
     def fail(self, error: LoadError | str) -> None:
@@ -62,10 +87,24 @@ class IngestReport:
 
 
 @dataclass
-class _Pending:
+class _Job:
+    """An article being written, and how far its parts have got."""
+
     article: Article
-    chunks: list[ChunkRecord]
+    info: DocumentInfo
     is_new: bool
+    reached: int = 0  # characters of its text that written parts cover
+    lost: bool = False  # another writer took it over
+
+
+@dataclass
+class _Part:
+    """Consecutive chunks of one article, embedded and written in the same batch."""
+
+    job: _Job
+    first: bool
+    chunks: list[ChunkRecord] = field(default_factory=list)
+    last: bool = False
 
 
 class Ingester:
@@ -76,8 +115,8 @@ class Ingester:
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
 
-    def chunks_of(self, article: Article) -> list[ChunkRecord]:
-        """The article's chunks, with ids that change when its content does."""
+    def iter_chunks(self, article: Article) -> Iterator[ChunkRecord]:
+        """The article's chunks, made as they are asked for, with ids that change when its content does."""
         limit = self.store.embedder.max_tokens
 
         def fits(text: str) -> bool:
@@ -85,87 +124,146 @@ class Ingester:
 
         key = hashlib.sha1(article.id.encode()).hexdigest()[:16]
         version = article.content_hash[:8]
-        spans = chunk_text(article.text, self.chunk_tokens, self.chunk_overlap, fits)
-        return [
-            ChunkRecord(f"{key}-{i}-{version}", i, span.text, span.start, span.end, span.sentences)
-            for i, span in enumerate(spans)
-        ]
+        spans = iter_chunks(article.text, self.chunk_tokens, self.chunk_overlap, fits)
+        for i, span in enumerate(spans):
+            yield ChunkRecord(f"{key}-{i}-{version}", i, span.text, span.start, span.end, span.sentences)
 
-    def ingest(self, items: Iterable[Article | LoadError], report: IngestReport | None = None) -> IngestReport:
+    def chunks_of(self, article: Article) -> list[ChunkRecord]:
+        return list(self.iter_chunks(article))
+
+    def ingest(
+        self,
+        items: Iterable[Article | LoadError],
+        report: IngestReport | None = None,
+        progress: Progress | None = None,
+    ) -> IngestReport:
         """Write every article that is new or changed; failures are counted and named, never raised.
 
         Embedding is most of the work, so it runs in a worker thread (torch releases the GIL) while this thread
         chunks the next batch and writes the previous one: the store is only touched from this thread, and
-        batches are written in order, one at a time, as before.
+        batches are written in order, one at a time. At most two batches of chunks and vectors are held.
         """
         report = report or IngestReport()
         started = time.perf_counter()
+        writer = uuid.uuid4().hex  # this run, as the catalog names who is writing an article
         embedding_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
         try:
-            previous: tuple[list[_Pending], Future[np.ndarray]] | None = None
-            for batch in self._batches(items, report):
-                texts = [embedding_text(p.article.title, c.text) for p in batch for c in p.chunks]
+            previous: tuple[list[_Part], Future[np.ndarray]] | None = None
+            for batch in self._batches(items, report, progress):
+                texts = [embedding_text(p.job.article.title, c.text) for p in batch for c in p.chunks]
                 embedding = embedding_worker.submit(self.store.embed_passages, texts)
                 if previous is not None:
-                    self._write(*previous, report)
+                    self._write(*previous, writer, report, progress)
                 previous = (batch, embedding)
             if previous is not None:
-                self._write(*previous, report)
+                self._write(*previous, writer, report, progress)
         except BaseException:
-            # Ctrl-C or a storage error: what is written is whole, and embeddings in flight would be thrown
-            # away, so do not make the user wait for them.
+            # Ctrl-C or a storage error: what is written is whole or invisible, and embeddings in flight would
+            # be thrown away, so do not make the user wait for them.
             embedding_worker.shutdown(wait=False, cancel_futures=True)
             raise
         embedding_worker.shutdown()
         report.seconds += time.perf_counter() - started
         return report
 
-    def _batches(self, items: Iterable[Article | LoadError], report: IngestReport) -> Iterator[list[_Pending]]:
-        """The new or changed articles, chunked, in batches of about EMBED_BATCH chunks."""
+    def _jobs(
+        self, items: Iterable[Article | LoadError], report: IngestReport, progress: Progress | None
+    ) -> Iterator[_Job]:
+        """The articles that are new or changed; the rest are counted (and their text passed on to `progress`)."""
         seen: set[str] = set()
-        batch: list[_Pending] = []
         for item in items:
+            if isinstance(item, Skipped):
+                report.skipped.append(str(item))
+                continue
             if isinstance(item, LoadError):
                 report.fail(item)
                 continue
             article = item
-            content_hash = article.content_hash
-            twin = self.store.catalog.ready_with_hash(content_hash)
-            if article.id in seen or content_hash in seen or (twin is not None and twin != article.id):
-                report.unchanged += 1  # the same article again, by another path or link
+            info = article.info()
+            twin = self.store.catalog.ready_with_hash(info.content_hash)
+            repeated = article.id in seen or info.content_hash in seen or (twin is not None and twin != article.id)
+            seen.update((article.id, info.content_hash))
+            if repeated or self.store.is_current(article.id, info.content_hash):
+                report.unchanged += 1  # unchanged, or the same article again by another path or link
+                if progress:
+                    progress(0, len(article.text))
                 continue
-            seen.update((article.id, content_hash))
-            if self.store.is_current(article.id, content_hash):
-                report.unchanged += 1
-                continue
+            yield _Job(article, info, not self.store.catalog.exists(article.id))
+
+    def _batches(
+        self, items: Iterable[Article | LoadError], report: IngestReport, progress: Progress | None
+    ) -> Iterator[list[_Part]]:
+        """Parts of the articles to write, EMBED_BATCH chunks a batch (the last batch may hold fewer)."""
+        batch: list[_Part] = []
+        size = 0
+        for job in self._jobs(items, report, progress):
+            part = _Part(job, first=True)
             try:
-                chunks = self.chunks_of(article)
+                for chunk, more in _with_lookahead(self.iter_chunks(job.article)):
+                    part.chunks.append(chunk)
+                    size += 1
+                    if size == EMBED_BATCH:
+                        part.last = not more
+                        yield [*batch, part]
+                        batch, size = [], 0
+                        part = _Part(job, first=False)
             except Exception as exc:  # a tokenizer choking on odd text must not stop the run
-                report.fail(f"{article.origin or article.id}: cannot chunk ({exc})")
+                report.fail(f"{job.article.origin or job.article.id}: cannot chunk ({exc})")
                 continue
-            batch.append(_Pending(article, chunks, not self.store.catalog.exists(article.id)))
-            if sum(len(p.chunks) for p in batch) >= EMBED_BATCH:
-                yield batch
-                batch = []
+            if part.chunks:
+                part.last = True
+                batch.append(part)
         if batch:
             yield batch
 
-    def _write(self, batch: list[_Pending], embedding: Future[np.ndarray], report: IngestReport) -> None:
+    def _write(
+        self,
+        batch: list[_Part],
+        embedding: Future[np.ndarray],
+        writer: str,
+        report: IngestReport,
+        progress: Progress | None,
+    ) -> None:
         vectors = embedding.result()
-        documents = []
+        parts = []
         offset = 0
-        for pending in batch:
-            n = len(pending.chunks)
-            documents.append((pending.article.info(), pending.chunks, vectors[offset : offset + n]))
+        for part in batch:
+            n = len(part.chunks)
+            parts.append(DocumentPart(part.job.info, part.chunks, vectors[offset : offset + n], part.first, part.last))
             offset += n
-        self.store.write_documents(documents)
-        for pending in batch:
-            report.chunks += len(pending.chunks)
-            report.added.append(pending.article.id)
-            if pending.is_new:
-                report.new += 1
-            else:
-                report.updated += 1
+        stored = self.store.write_parts(parts, writer)
+        for part in batch:
+            job = part.job
+            reached = len(job.article.text) if part.last else part.chunks[-1].end
+            written = len(part.chunks) if job.info.id in stored else 0
+            if progress:
+                progress(written, reached - job.reached)
+            job.reached = reached
+            if not written:
+                if not job.lost:  # another ingest began this very article since: it writes it
+                    job.lost = True
+                    report.unchanged += 1
+                continue
+            report.chunks += written
+            if part.last:
+                report.added.append(job.info.id)
+                if job.is_new:
+                    report.new += 1
+                else:
+                    report.updated += 1
+
+
+def _with_lookahead(items: Iterable[T]) -> Iterator[tuple[T, bool]]:
+    """Each item, and whether another follows it."""
+    iterator = iter(items)
+    current = next(iterator, _END)
+    while current is not _END:
+        following = next(iterator, _END)
+        yield current, following is not _END  # type: ignore[misc]
+        current = following
+
+
+_END = object()
 
 
 def embedding_text(title: str, chunk: str) -> str:
@@ -181,7 +279,10 @@ def load_paths(paths: Iterable[Path], max_bytes: int) -> Iterator[Article | Load
             yield LoadError(f"{path}: no such file or directory")
             continue
         for file in find_files(path):
-            yield from load_file(file, max_bytes)
+            if isinstance(file, LoadError):
+                yield file
+            else:
+                yield from load_file(file, max_bytes)
 
 
 def load_sources(
@@ -200,15 +301,25 @@ def load_sources(
             yield exc
 
 
-def with_progress(items: list[Article | LoadError], enabled: bool) -> Iterator[Article | LoadError]:
-    """Yield the items, drawing a progress bar on a terminal."""
+@contextmanager
+def progress_bar(items: list[Article | LoadError], enabled: bool) -> Iterator[Progress | None]:
+    """A progress bar on a terminal for ingesting `items`, moved by the article text their written chunks cover
+    (so one long article moves it too), with the count of chunks written; None when not on a terminal."""
     if not enabled or not sys.stderr.isatty():
-        yield from items
+        yield None
         return
-    from rich.progress import Progress
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-    with Progress(transient=True) as progress:
-        task = progress.add_task("ingesting", total=len(items))
-        for item in items:
-            yield item
-            progress.advance(task)
+    total = sum(len(item.text) for item in items if isinstance(item, Article))
+    columns = (TextColumn("ingesting"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[chunks]}"))
+    with Progress(*columns, TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("ingesting", total=total, chunks="")
+        written = 0
+
+        def advance(chunks: int, characters: int) -> None:
+            nonlocal written
+            written += chunks
+            bar.update(task, advance=characters, chunks=counted(written, "chunk"))
+
+        yield advance

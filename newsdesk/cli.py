@@ -71,9 +71,10 @@ def ingest(sources: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> N
     """Add articles from files and folders (.txt, .md, .html, .json, .jsonl), web pages (http/https URLs)
     and feeds (--feed).
 
-    Unchanged articles are skipped, changed ones replaced; bad files and pages are named and skipped.
-    A feed's entries are fetched once: later runs read only the new ones. The exit code is 1 when anything
-    failed.
+    Unchanged articles are skipped, changed ones replaced; bad files and pages are named and skipped, and so
+    are files of other types in folders. A feed's entries are fetched once: later runs read only the new ones,
+    and retry failed ones a few times, later and later (newsdesk sources --feeds lists them). The exit code is
+    1 when anything failed that had not failed before.
 
     \b
     Examples:
@@ -83,7 +84,7 @@ def ingest(sources: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> N
       newsdesk ingest --feed https://example.org/news/rss.xml
     """
     from ingest.feeds import FeedLog, ingest_feed
-    from ingest.pipeline import Ingester, IngestReport, load_sources, with_progress
+    from ingest.pipeline import Ingester, IngestReport, load_sources, progress_bar
     from newsdesk.runtime import open_store
 
     if not sources and not feeds:
@@ -94,11 +95,14 @@ def ingest(sources: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> N
     ingester = Ingester(store, settings.chunk_tokens, settings.chunk_overlap)
     allow_private = settings.allow_private_urls
     items = list(load_sources(sources, max_bytes, settings.fetch_timeout, allow_private=allow_private))
-    report = ingester.ingest(with_progress(items, enabled=not as_json), IngestReport())
+    with progress_bar(items, enabled=not as_json) as progress:
+        report = ingester.ingest(items, IngestReport(), progress)
     log = FeedLog.in_folder(settings.data_dir) if feeds else None
     for feed in feeds:
         assert log is not None
         ingest_feed(feed, ingester, log, max_bytes, settings.fetch_timeout, report, allow_private=allow_private)
+    for skipped in report.skipped:
+        click.echo(f"skipped: {skipped}", err=True)
     for error in report.errors:
         click.echo(f"error: {error}", err=True)
     if as_json:
@@ -161,8 +165,11 @@ def watch(feeds: tuple[str, ...], interval: float | None) -> None:
         settings.fetch_timeout,
         allow_private=settings.allow_private_urls,
     )
+    from ingest.pipeline import counted
+
     click.echo(
-        f"watching {len(settings.feed_urls)} feed(s) every {settings.feed_interval:g} s; Ctrl-C or SIGTERM stops",
+        f"watching {counted(len(settings.feed_urls), 'feed')} every {settings.feed_interval:g} s;"
+        " Ctrl-C or SIGTERM stops",
         err=True,
     )
 
@@ -238,10 +245,22 @@ def search(query: str, k: int, since: str | None, until: str | None, source: str
 @click.option(
     "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many articles, newest first."
 )
+@click.option(
+    "--feeds", "show_feeds", is_flag=True, help="List the feeds instead: when each was last read, its failing entries."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @friendly_errors
-def sources(limit: int, as_json: bool) -> None:
-    """List stored articles, newest first: id, date, title, chunks."""
+def sources(limit: int, show_feeds: bool, as_json: bool) -> None:
+    """List stored articles, newest first: id, date, title, chunks.
+
+    With --feeds, list the feeds read so far (and those NEWSDESK_FEEDS names): when each was last read, and the
+    entries whose pages failed, with the error, the attempts and the next try.
+    """
+    from ingest.pipeline import counted
+
+    if show_feeds:
+        _list_feeds(as_json)
+        return
     from newsdesk.runtime import open_store
 
     docs = open_store(_settings()).documents(limit)
@@ -251,7 +270,49 @@ def sources(limit: int, as_json: bool) -> None:
     if not docs:
         click.echo("No articles yet: try `newsdesk ingest examples/articles`.")
     for doc in docs:
-        click.echo(f"{doc['date'] or '----------':10}  {doc['chunks']:>3} chunks  {doc['title']}\n    {doc['id']}")
+        chunks = counted(int(doc["chunks"]), "chunk")  # type: ignore[call-overload]
+        click.echo(f"{doc['date'] or '----------':10}  {chunks:>10}  {doc['title']}\n    {doc['id']}")
+
+
+def _list_feeds(as_json: bool) -> None:
+    """`sources --feeds`: the feed log of the data folder, as text or JSON."""
+    from datetime import datetime
+
+    from ingest.feeds import FeedLog, FeedStatus
+    from ingest.pipeline import counted
+
+    settings = _settings()
+    feeds = FeedLog.in_folder(settings.data_dir).status()
+    feeds += [FeedStatus(url, None, None, 0, []) for url in settings.feed_urls if url not in {f.feed for f in feeds}]
+
+    def when(timestamp: float | None) -> str | None:
+        return None if timestamp is None else datetime.fromtimestamp(timestamp).isoformat(" ", "minutes")
+
+    if as_json:
+        listing = [
+            {
+                "feed": f.feed,
+                "last_success": when(f.last_success),
+                "error": f.error,
+                "failures_in_a_row": f.failures,
+                "failing_entries": [
+                    {"link": e.link, "error": e.error, "attempts": e.attempts, "next_try": when(e.next_try)}
+                    for e in f.entries
+                ],
+            }
+            for f in feeds
+        ]
+        click.echo(json.dumps(listing, ensure_ascii=False, indent=1))
+        return
+    if not feeds:
+        click.echo("No feeds yet: try `newsdesk ingest --feed URL`.")
+    for f in feeds:
+        read = f"last read {when(f.last_success)}" if f.last_success is not None else "never read"
+        failing = f"; failed {counted(f.failures, 'time')} in a row: {f.error}" if f.failures else ""
+        click.echo(f"{f.feed}\n    {read}{failing}; {counted(len(f.entries), 'failing entry', 'failing entries')}")
+        for e in f.entries:
+            retry = f"next try {when(e.next_try)}" if e.next_try is not None else "given up"
+            click.echo(f"    {e.link}: {e.error} ({counted(e.attempts, 'attempt')}, {retry})")
 
 
 @cli.command()

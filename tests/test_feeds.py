@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -59,7 +63,9 @@ def test_a_failing_feed_backs_off_and_comes_back(site: str, data_dir: Path, hash
         reports = watcher.poll()
         if reports:
             assert pages.HITS["/feed.xml"] == before + 1
-            assert reports[feed].failed == 1 and "HTTP 503" in reports[feed].errors[0]
+            failures = reports[feed].errors + reports[feed].still_failing
+            assert len(failures) == 1 and "HTTP 503" in failures[0]
+            assert reports[feed].failed == (0 if polled_at else 1), "only the first failure in a row is new"
             polled_at.append(clock.now - 1000)
         clock.now += 10
     assert polled_at == [0, 20, 60]
@@ -118,7 +124,7 @@ def test_watch_command_logs_what_it_adds_and_keeps_going(site: str, data_dir: Pa
             time.sleep(0.2)
         pages.FEED_ITEMS.append("/second")
         while time.monotonic() < deadline and (
-            log_path.read_text().count(": 1 new") < 2 or "failed 2 time(s)" not in log_path.read_text()
+            log_path.read_text().count(": 1 new") < 2 or "failed 2 times" not in log_path.read_text()
         ):
             time.sleep(0.2)
         assert process.poll() is None, log_path.read_text()
@@ -128,7 +134,7 @@ def test_watch_command_logs_what_it_adds_and_keeps_going(site: str, data_dir: Pa
     output = log_path.read_text()
     assert process.returncode == 0, output
     assert output.count(f"feed {site}/feed.xml: 1 new") == 2, output
-    assert f"{site}/missing: HTTP 404" in output and "failed 2 time(s) in a row; next try in 4 s" in output
+    assert f"{site}/missing: HTTP 404" in output and "failed 2 times in a row; next try in 4 s" in output
     assert "Traceback" not in output and "stopped" in output
     sources = json.loads(CliRunner().invoke(cli, ["sources", "--json"]).output)
     assert {s["id"] for s in sources} == {SELLA_DREDGING, SELLA_FERRY}
@@ -138,3 +144,89 @@ def test_watch_without_feeds_says_what_to_give(data_dir: Path, monkeypatch: pyte
     monkeypatch.delenv("NEWSDESK_FEEDS", raising=False)
     result = CliRunner().invoke(cli, ["watch"])
     assert result.exit_code == 2 and "give --feed URL or set NEWSDESK_FEEDS" in result.output
+
+
+def test_a_dead_entry_is_retried_later_and_later_then_given_up(
+    site: str, data_dir: Path, embedder: NewsEmbeddings
+) -> None:
+    """A 404 and a page that is not HTML: a failure once (with its error in the log), then tried again after
+    RETRY_AFTER, twice as long, ..., MAX_ATTEMPTS times in all, as `still_failing`; then never fetched again but
+    still listed."""
+    from ingest.feeds import MAX_ATTEMPTS, RETRY_AFTER, ingest_feed
+    from ingest.pipeline import IngestReport
+
+    pages.FEED_ITEMS[:] = ["/story", "/missing", "/data"]
+    feed = f"{site}/feed.xml"
+    clock = Clock()
+    log = FeedLog(data_dir.parent / "feeds.sqlite3", clock=clock)
+    ingester = Ingester(Store(data_dir, embedder))
+
+    def poll() -> tuple[IngestReport, int]:
+        before = pages.HITS.get("/missing", 0)
+        report = IngestReport()
+        assert ingest_feed(feed, ingester, log, 10**6, 5, report, allow_private=True)
+        return report, pages.HITS.get("/missing", 0) - before
+
+    first, fetched = poll()
+    assert (first.new, first.failed, fetched) == (1, 2, 1)
+    assert sorted(first.errors) == [f"{site}/data: not an HTML page (application/json)", f"{site}/missing: HTTP 404"]
+    fetch_times = [clock.now]
+    while clock.now < fetch_times[0] + RETRY_AFTER * 2**MAX_ATTEMPTS * 2:
+        clock.now += RETRY_AFTER / 2
+        report, fetched = poll()
+        assert report.failed == report.new == 0, "a failure seen before is not a new one"
+        assert len(report.still_failing) == 2 * fetched
+        if fetched:
+            fetch_times.append(clock.now)
+    waits = [(b - a) / RETRY_AFTER for a, b in itertools.pairwise(fetch_times)]
+    assert waits == [2**n for n in range(MAX_ATTEMPTS - 1)], "retried later and later, a bounded number of times"
+    (status,) = log.status()
+    assert status.feed == feed and status.last_success == clock.now and status.failures == 0
+    assert {(e.link, e.error, e.attempts, e.next_try) for e in status.entries} == {
+        (f"{site}/missing", "HTTP 404", MAX_ATTEMPTS, None),
+        (f"{site}/data", "not an HTML page (application/json)", MAX_ATTEMPTS, None),
+    }, "given up, but listed"
+    pages.FEED_ITEMS[:] = ["/story", "/data"]
+    poll()
+    assert {e.link for e in log.status()[0].entries} == {f"{site}/data"}, "an entry gone from the feed is forgotten"
+
+
+def test_ingest_feed_fails_only_on_new_failures_and_sources_lists_them(site: str, data_dir: Path) -> None:
+    """`newsdesk ingest --feed` under cron: a dead entry or feed makes the run that first meets it exit 1, not the
+    runs after, and `newsdesk sources --feeds` shows each feed's last success and its failing entries."""
+    pages.FEED_ITEMS[:] = ["/story", "/missing"]
+    feed, dead_feed = f"{site}/feed.xml", f"{site}/gone.xml"
+
+    def ingest(*feeds: str) -> tuple[int, str]:
+        result = CliRunner().invoke(cli, ["ingest", *(arg for f in feeds for arg in ("--feed", f))])
+        return result.exit_code, result.output
+
+    code, output = ingest(feed, dead_feed)
+    assert code == 1 and f"error: {site}/missing: HTTP 404" in output and f"error: {dead_feed}: HTTP 404" in output
+    fetched = pages.HITS["/missing"]
+    code, output = ingest(feed, dead_feed)
+    assert code == 0, output
+    assert "error" not in output and "0 failed; 1 still failing (see newsdesk sources --feeds)" in output
+    assert pages.HITS["/missing"] == fetched, "its retry is not due yet"
+    with closing(sqlite3.connect(data_dir / "feeds.sqlite3")) as db, db:
+        db.execute("UPDATE failing SET next_try = 0")  # as if the wait were over
+    code, output = ingest(feed)
+    assert code == 0 and pages.HITS["/missing"] == fetched + 1
+    assert "0 failed; 1 still failing" in output
+    listing = CliRunner().invoke(cli, ["sources", "--feeds"]).output
+    assert re.search(
+        rf"{feed}\n    last read \d{{4}}-\d\d-\d\d \d\d:\d\d; 1 failing entry\n"
+        rf"    {site}/missing: HTTP 404 \(2 attempts, next try \d{{4}}-\d\d-\d\d \d\d:\d\d\)\n"
+        rf"{dead_feed}\n    never read; failed 2 times in a row: HTTP 404; 0 failing entries\n",
+        listing,
+    ), listing
+    (good, dead) = json.loads(CliRunner().invoke(cli, ["sources", "--feeds", "--json"]).output)
+    assert (dead["feed"], dead["last_success"], dead["error"], dead["failures_in_a_row"]) == (
+        dead_feed,
+        None,
+        "HTTP 404",
+        2,
+    )
+    (entry,) = good["failing_entries"]
+    assert (entry["link"], entry["error"], entry["attempts"]) == (f"{site}/missing", "HTTP 404", 2)
+    assert good["last_success"] and entry["next_try"] > good["last_success"]

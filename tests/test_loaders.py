@@ -98,3 +98,50 @@ def test_dates() -> None:
     assert normalise_date("07/06/2024") == "2024-06-07"
     assert normalise_date("someday") == ""
     assert date_to_int("2024-06") == 20240601
+
+
+def test_folder_ingest_names_what_it_skips(data_dir: Path, tmp_path: Path) -> None:
+    """Files of other types, links back into the folder (a loop) and links to nothing are named as skipped, not
+    counted as failures; a link to a folder elsewhere is followed."""
+    from click.testing import CliRunner
+
+    from newsdesk.cli import cli
+
+    folder, elsewhere = tmp_path / "articles", tmp_path / "elsewhere"
+    (folder / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    (folder / "a.txt").write_text("title Budget\n\nThe council voted the harbour budget on Monday.")
+    (elsewhere / "b.txt").write_text("title Ferry\n\nA new ferry line to Orlen opens in May.")
+    (folder / "notes.pdf").write_bytes(b"%PDF-1.4")
+    (folder / "sub" / "README").write_text("not an article")
+    (folder / "sub" / "up").symlink_to("..")
+    (folder / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    (folder / "more").symlink_to(elsewhere)
+    (folder / ".hidden.pdf").write_bytes(b"%PDF-1.4")
+    result = CliRunner().invoke(cli, ["ingest", "--json", str(folder)])
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert result.exit_code == 0, result.output
+    assert (report["new"], report["failed"]) == (2, 0), "a.txt, and b.txt through the link"
+    assert sorted(report["skipped"]) == [
+        f"{folder / 'gone.txt'}: a link to nothing",
+        f"{folder / 'notes.pdf'}: newsdesk does not read .pdf files (only .txt, .md, .markdown, .html, .htm,"
+        " .json, .jsonl)",
+        f"{folder / 'sub' / 'README'}: newsdesk does not read files without an extension (only .txt, .md,"
+        " .markdown, .html, .htm, .json, .jsonl)",
+        f"{folder / 'sub' / 'up'}: a link back to {folder}, not followed (it would loop)",
+    ]
+    assert f"skipped: {folder / 'notes.pdf'}: newsdesk does not read .pdf files" in result.output
+    result = CliRunner().invoke(cli, ["ingest", str(folder)])
+    assert "0 new, 0 updated, 2 unchanged, 0 failed; 4 skipped; 0 chunks in" in result.output
+
+
+def test_counts_of_one_are_singular(data_dir: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from newsdesk.cli import cli
+
+    (tmp_path / "a.txt").write_text("title Budget\n\nThe council voted the harbour budget on Monday.")
+    result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "a.txt")])
+    assert "1 new, 0 updated, 0 unchanged, 0 failed; 1 chunk in " in result.output, result.output
+    listing = CliRunner().invoke(cli, ["sources"]).output
+    assert " 1 chunk  Budget" in listing and "chunks" not in listing

@@ -86,7 +86,7 @@ def test_same_article_by_two_paths_is_stored_once(store: Store, tmp_path: Path) 
 def test_interrupted_write_is_redone(store: Store) -> None:
     ingester = Ingester(store)
     chunks = ingester.chunks_of(PESKOV)
-    store.catalog.begin_document(PESKOV.info())  # as if killed right after step 1
+    store.catalog.begin_documents([PESKOV.info()], "a killed run")  # as if killed right after step 1
     store.vectors.add(
         [chunks[0].id], store.embed_passages([chunks[0].text]), [chunks[0].text], [{"article_id": "kremlin"}]
     )

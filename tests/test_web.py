@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import ingest.web as web
 from ingest.articles import LoadError
-from ingest.web import HTML_TYPES, fetch
+from ingest.web import HTML_TYPES, fetch, fetch_article
 from newsdesk.cli import cli
 from tests.fakes.pages import serve_pages
 from vectorstore.embeddings import NewsEmbeddings
@@ -47,6 +47,36 @@ def test_ingest_urls(data_dir: Path, site: str, monkeypatch: pytest.MonkeyPatch)
     assert "ninety thousand" in answer["answer"] and "Home" not in answer["answer"]
 
 
+def test_a_page_is_stored_under_its_publications_name(data_dir: Path, site: str) -> None:
+    article = fetch_article(f"{site}/gazette", 10**6, allow_private=True)
+    assert (article.title, article.source) == ("Sella harbour to be dredged", "Harbour Gazette")
+    assert fetch_article(f"{site}/story", 10**6, allow_private=True).source == "example.org", "no name but the host's"
+
+
+@pytest.mark.parametrize(
+    ("head", "source"),
+    [
+        ("<title>Storm Elin hits Brennock | Harbour Gazette</title>", "Harbour Gazette"),
+        ("<title>Storm Elin hits Brennock – Weather – Harbour Gazette</title>", "Harbour Gazette"),
+        ("<title>Harbour Gazette | Storm Elin hits Brennock</title>", "Harbour Gazette"),
+        (
+            '<title>Storm Elin hits Brennock | HG</title><meta property="og:site_name" content="Harbour Gazette">',
+            "Harbour Gazette",
+        ),
+        ("<title>Storm Elin hits Brennock</title>", "example.org"),
+        ("<title>Weather: Storm Elin</title>", "example.org"),
+    ],
+)
+def test_the_site_name_comes_from_the_metadata_or_the_title(head: str, source: str) -> None:
+    from ingest.loaders import html_article
+
+    body = (
+        "<article><h1>Storm Elin hits Brennock</h1><p>Storm Elin tore roofs off forty houses overnight.</p></article>"
+    )
+    page = f"<html><head>{head}</head><body>{body}</body></html>"
+    assert html_article(page, origin="test", url="https://example.org/storm").source == source
+
+
 def ingest_json(*args: str) -> dict:
     """The JSON report of `newsdesk ingest --json ARGS` (errors go to stderr, above it)."""
     return json.loads(CliRunner().invoke(cli, ["ingest", "--json", *args]).output.strip().splitlines()[-1])
@@ -60,8 +90,10 @@ def test_feed_entries_are_ingested_once(data_dir: Path, site: str, hashing_embed
     assert (first["new"], first["failed"]) == (1, 1)
     pages.FEED_ITEMS.append("/second")  # the feed gains an entry
     stories_fetched = pages.HITS.get("/story", 0)
+    missing_fetched = pages.HITS["/missing"]
     second = ingest_json("--feed", f"{site}/feed.xml")
-    assert (second["new"], second["failed"]) == (1, 1)  # the new entry; the missing page is tried again
+    assert (second["new"], second["failed"]) == (1, 0)  # the new entry; the missing page waits for its retry
+    assert pages.HITS["/missing"] == missing_fetched
     assert pages.HITS["/story"] == stories_fetched, "an entry already ingested is not fetched again"
     ids = {s["id"] for s in json.loads(CliRunner().invoke(cli, ["sources", "--json"]).output)}
     assert ids == {"https://example.org/news/sella-dredging", "https://example.org/news/sella-ferry"}

@@ -20,14 +20,14 @@ from text.words import stems
 from vectorstore.errors import UserError
 from vectorstore.records import ChunkRecord, DocumentInfo, SearchFilters
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT NOT NULL, date_int INTEGER NOT NULL,
     url TEXT NOT NULL, source TEXT NOT NULL, lang TEXT NOT NULL, origin TEXT NOT NULL,
     content_hash TEXT NOT NULL, chunks INTEGER NOT NULL, state TEXT NOT NULL,
-    added_at REAL NOT NULL
+    added_at REAL NOT NULL, writer TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_date ON documents(date_int);
 CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
@@ -92,11 +92,21 @@ def _add_sentence_spans(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE chunks ADD COLUMN sentences TEXT")
 
 
+def _add_writer(db: sqlite3.Connection) -> None:
+    """Version 3 -> 4: the writer of a document being written (an article longer than one batch is written over
+    several; see vectorstore.store)."""
+    db.execute("ALTER TABLE documents ADD COLUMN writer TEXT")
+
+
 # What turns a catalog of version N into version N + 1, in place; tests/test_catalog_migrations.py runs each on a
 # catalog made by version N's own CREATE statements. Version 1, the first, recorded no version (SQLite's
 # user_version 0). A change to SCHEMA raises SCHEMA_VERSION and adds its step here: no store is ever refused
 # for being old.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _add_stems, 2: _add_sentence_spans}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _add_stems,
+    2: _add_sentence_spans,
+    3: _add_writer,
+}
 
 
 StoredChunk = tuple[str, str, int, tuple[tuple[int, int], ...] | None]
@@ -228,31 +238,40 @@ class Catalog:
     def exists(self, document_id: str) -> bool:
         return self._db.execute("SELECT 1 FROM documents WHERE id = ?", (document_id,)).fetchone() is not None
 
-    def begin_document(self, info: DocumentInfo) -> None:
-        self.begin_documents([info])
-
-    def begin_documents(self, infos: list[DocumentInfo]) -> None:
-        """Record the documents' new metadata and mark them as being written, so a crash before
-        `finish_documents` is redone next time."""
+    def begin_documents(self, infos: list[DocumentInfo], writer: str) -> None:
+        """Record the documents' new metadata, mark them as being written by `writer` and drop their old chunks
+        (only `ready` documents are searched, so those are already out of sight), so that a crash before
+        `add_chunks` completes them is redone next time."""
         rows = [
-            (i.id, i.title, i.date, i.date_int, i.url, i.source, i.lang, i.origin, i.content_hash, time.time())
+            (i.id, i.title, i.date, i.date_int, i.url, i.source, i.lang, i.origin, i.content_hash, time.time(), writer)
             for i in infos
         ]
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO documents(id, title, date, date_int, url, source, lang, origin, content_hash,"
-                " chunks, state, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 'writing', ?)"
+                " chunks, state, added_at, writer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 'writing', ?, ?)"
                 " ON CONFLICT(id) DO UPDATE SET title = excluded.title, date = excluded.date,"
                 " date_int = excluded.date_int, url = excluded.url, source = excluded.source, lang = excluded.lang,"
-                " origin = excluded.origin, content_hash = excluded.content_hash, state = 'writing'",
+                " origin = excluded.origin, content_hash = excluded.content_hash, state = 'writing',"
+                " writer = excluded.writer",
                 rows,
             )
+            db.executemany("DELETE FROM chunks WHERE document_id = ?", [(info.id,) for info in infos])
 
-    def finish_document(self, info: DocumentInfo, chunks: list[ChunkRecord]) -> None:
-        self.finish_documents([(info, chunks)])
+    def written_by(self, writer: str, document_ids: list[str]) -> set[str]:
+        """Those of the documents that are still being written by `writer` (not completed, removed, or begun
+        again by another writer since)."""
+        if not document_ids:
+            return set()
+        marks = ",".join("?" * len(document_ids))
+        rows = self._db.execute(
+            f"SELECT id FROM documents WHERE id IN ({marks}) AND state = 'writing' AND writer = ?",
+            [*document_ids, writer],
+        )
+        return {row[0] for row in rows}
 
-    def finish_documents(self, documents: list[tuple[DocumentInfo, list[ChunkRecord]]]) -> None:
-        """Replace each document's chunks and mark it ready, all in one transaction."""
+    def add_chunks(self, documents: list[tuple[DocumentInfo, list[ChunkRecord]]], complete: set[str]) -> None:
+        """Add chunks to documents being written and mark those in `complete` ready, all in one transaction."""
         rows = []
         for info, chunks in documents:
             for c in chunks:
@@ -261,17 +280,18 @@ class Catalog:
                 sentences = None if c.sentences is None else json.dumps(c.sentences, separators=(",", ":"))
                 rows.append((c.id, info.id, c.position, c.start, c.end, c.text, terms, stemmed, sentences))
         with self._transaction() as db:
-            db.executemany("DELETE FROM chunks WHERE document_id = ?", [(info.id,) for info, _ in documents])
             db.executemany(
                 "INSERT INTO chunks(id, document_id, position, start, end, text, terms, stems, sentences)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            db.executemany(
-                "UPDATE documents SET chunks = ?, state = 'ready', added_at = ? WHERE id = ?",
-                [(len(chunks), time.time(), info.id) for info, chunks in documents],
-            )
-            self._bump_generation(db)
+            if complete:
+                db.executemany(
+                    "UPDATE documents SET state = 'ready', writer = NULL, added_at = ?,"
+                    " chunks = (SELECT COUNT(*) FROM chunks WHERE document_id = documents.id) WHERE id = ?",
+                    [(time.time(), document_id) for document_id in complete],
+                )
+                self._bump_generation(db)
 
     def remove_document(self, document_id: str) -> bool:
         with self._transaction() as db:

@@ -153,6 +153,12 @@ class _E5Tokenizer:
         return spans
 
 
+def _rounded_rows(rows: int) -> int:
+    """`rows` rounded up to one of a few sizes per power of two (steps of an eighth of it, at least 8)."""
+    step = max(8, 1 << max(0, rows.bit_length() - 4))
+    return -(-rows // step) * step
+
+
 def _onednn_usable(dtype: torch.dtype) -> bool:
     """oneDNN's fused linear (prepacked weight, GELU or residual add in the same pass) is ~15% faster than
     F.linear; its ops are internal to torch, so try them once and fall back to plain torch if they fail."""
@@ -329,7 +335,15 @@ class E5Encoder:
 
     @torch.inference_mode()
     def _forward(self, windows: list[list[int]]) -> torch.Tensor:
-        """Mean-pooled (not normalised) float32 vectors for token windows that include <s> and </s>."""
+        """Mean-pooled (not normalised) float32 vectors for token windows that include <s> and </s>.
+
+        Filler windows round the pass's token count up (by at most an eighth past 64 tokens): oneDNN builds and
+        keeps a matmul kernel for every row count it meets (~1.3 MB each, up to 1,024 of them), and the exact
+        count, new in nearly every pass, made a long ingest grow by gigabytes."""
+        count = len(windows)
+        longest = max(len(w) for w in windows)
+        extra = _rounded_rows(sum(len(w) for w in windows)) - sum(len(w) for w in windows)
+        windows = windows + [[self._eos] * min(longest, left) for left in range(extra, 0, -longest)]
         lengths = [len(w) for w in windows]
         ids = torch.tensor([token for w in windows for token in w])
         positions = torch.cat([torch.arange(n) for n in lengths])
@@ -338,7 +352,7 @@ class E5Encoder:
         layout = _Packing(lengths)
         for layer in self._layers:
             x = layer(x, layout)
-        return torch.stack([window.mean(0) for window in x.float().split(lengths)])
+        return torch.stack([window.mean(0) for window in x.float().split(lengths)[:count]])
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text; texts over 512 tokens average 510-token windows.

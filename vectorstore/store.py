@@ -1,11 +1,15 @@
 """The store: Chroma vectors plus the SQLite catalog, written crash-safely and searched hybrid (dense + BM25).
 
 Write protocol for one document, so that a run killed at any moment and run again ends exactly right:
-1. the catalog marks the document `writing` (with its new hash);
+1. the catalog marks the document `writing` (with its new hash and its writer) and drops its old chunks;
 2. Chroma drops the document's old vectors and upserts the new ones (ids carry the content hash);
-3. one catalog transaction swaps in the new chunks and marks the document `ready`.
-A document that is not `ready` with the same hash is simply written again. Writers across processes take a
-file lock, so two ingests at once never interleave their steps.
+3. one catalog transaction adds the new chunks and marks the document `ready`.
+Only `ready` documents are searched. A document longer than one embedding batch is written in parts: the first
+does step 1, each does steps 2 (upsert) and 3 (add its chunks), and the last marks it `ready`; until then it
+stays `writing`, out of sight, and a part is written only while the catalog still names its writer (another
+process that began the same document since, or removed it, has the last word). A document that is not `ready`
+with the same hash is simply written again. Writers across processes take a file lock around each batch, so
+two ingests at once never interleave their steps.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +37,18 @@ from vectorstore.fusion import Fused, Fusion, KeywordScores, Scores
 from vectorstore.recency import Recency
 from vectorstore.records import ChunkRecord, DocumentInfo, Hit, SearchFilters
 from vectorstore.sources import FilterError, match_source
+
+
+@dataclass(frozen=True)
+class DocumentPart:
+    """Consecutive chunks of a document with their vectors: the whole document when `first` and `last`, else
+    one of its parts (see the module's protocol)."""
+
+    info: DocumentInfo
+    chunks: list[ChunkRecord]
+    vectors: np.ndarray
+    first: bool = True
+    last: bool = True
 
 
 class StorageError(UserError):
@@ -64,6 +81,22 @@ def storage_errors(folder: Path) -> Iterator[None]:
         if problem := storage_problem(folder):
             raise StorageError(f"cannot write to the data folder: {problem}") from exc
         raise
+
+
+def _chunk_metadata(info: DocumentInfo, chunk: ChunkRecord) -> dict[str, str | int]:
+    """What Chroma keeps beside a chunk's vector: enough to filter a search by date and source."""
+    return {
+        "article_id": info.id,
+        "position": chunk.position,
+        "start": chunk.start,
+        "end": chunk.end,
+        "title": info.title,
+        "date": info.date,
+        "date_int": info.date_int,
+        "url": info.url,
+        "source": info.source,
+        "lang": info.lang,
+    }
 
 
 class Store:
@@ -112,41 +145,30 @@ class Store:
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self.embedder.encode_passages(texts) if texts else np.zeros((0, 1), dtype=np.float32)
 
-    def write_document(self, info: DocumentInfo, chunks: list[ChunkRecord], vectors: np.ndarray) -> None:
-        self.write_documents([(info, chunks, vectors)])
-
-    def write_documents(self, documents: list[tuple[DocumentInfo, list[ChunkRecord], np.ndarray]]) -> None:
-        """Store documents' chunks and vectors, replacing whatever they had before (see the module's protocol);
-        one catalog transaction per step and one Chroma write for the whole batch. Only documents the catalog
-        knows can have vectors (step 1 comes first), so only theirs are deleted."""
-        ids, vectors, texts, metadatas = [], [], [], []
-        for info, chunks, own in documents:
-            ids += [c.id for c in chunks]
-            vectors.append(own)
-            texts += [c.text for c in chunks]
-            metadatas += [
-                {
-                    "article_id": info.id,
-                    "position": c.position,
-                    "start": c.start,
-                    "end": c.end,
-                    "title": info.title,
-                    "date": info.date,
-                    "date_int": info.date_int,
-                    "url": info.url,
-                    "source": info.source,
-                    "lang": info.lang,
-                }
-                for c in chunks
-            ]
+    def write_parts(self, parts: list[DocumentPart], writer: str) -> set[str]:
+        """Store parts of documents for `writer` (a name unique to one ingest run), replacing whatever a document
+        had before its first part (see the module's protocol); one catalog transaction per step and one Chroma
+        write for all the parts. Returns the ids of the documents whose parts were stored: a later part of a
+        document that is no longer being written by `writer` is dropped. Only documents the catalog knows can
+        have vectors (step 1 comes first), so only theirs are deleted."""
         with storage_errors(self.data_dir), self._write_lock():
-            known = [info.id for info, _, _ in documents if self.catalog.exists(info.id)]
-            self.catalog.begin_documents([info for info, _, _ in documents])
+            firsts = [part.info for part in parts if part.first]
+            known = [info.id for info in firsts if self.catalog.exists(info.id)]
+            self.catalog.begin_documents(firsts, writer)
             self.vectors.delete_documents(known)
+            stored = self.catalog.written_by(writer, [part.info.id for part in parts])
+            kept = [part for part in parts if part.info.id in stored]
+            ids, texts, metadatas = [], [], []
+            for part in kept:
+                ids += [c.id for c in part.chunks]
+                texts += [c.text for c in part.chunks]
+                metadatas += [_chunk_metadata(part.info, c) for c in part.chunks]
             if ids:
-                self.vectors.add(ids, np.vstack(vectors), texts, metadatas)
-            self.catalog.finish_documents([(info, chunks) for info, chunks, _ in documents])
+                self.vectors.add(ids, np.vstack([part.vectors for part in kept]), texts, metadatas)
+            complete = {part.info.id for part in kept if part.last}
+            self.catalog.add_chunks([(part.info, part.chunks) for part in kept], complete)
         self._seen_generation = self.catalog.generation()
+        return stored
 
     def remove_document(self, document_id: str) -> bool:
         """Delete a document and its chunks; False when there was no such document."""

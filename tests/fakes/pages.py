@@ -1,5 +1,5 @@
-"""A small web site on 127.0.0.1 for URL-ingest tests: a story, redirects (to it, or anywhere), a 404, a page that
-is not HTML, one that is too large and one that is slow."""
+"""A small web site on 127.0.0.1 for URL-ingest tests: a story (and one whose <title> names its publication),
+redirects (to it, or anywhere), a 404, a page that is not HTML, one that is too large and one that is slow."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ STORY = """<html><head><title>Sella harbour dredging</title>
 
 
 SECOND = STORY.replace("sella-dredging", "sella-ferry").replace("dredging of the inner harbour", "new ferry line")
+# The publication's name only in the <title>, after the headline (trafilatura's `sitename` is then the host).
+GAZETTE = STORY.replace(
+    "<title>Sella harbour dredging</title>", "<title>Sella harbour to be dredged | Harbour Gazette</title>"
+)
 # The feed lists these paths; a test appends to it to make the feed gain an entry. Every GET is counted.
 FEED_ITEMS: list[str] = ["/story"]
 ALLOW_PRIVATE = "NEWSDESK_ALLOW_PRIVATE_URLS"
@@ -41,6 +45,7 @@ class Pages(BaseHTTPRequestHandler):
             "/data": (200, "application/json", b"{}"),
             "/slow": (200, "text/html", STORY.encode()),
             "/second": (200, "text/html", SECOND.encode()),
+            "/gazette": (200, "text/html", GAZETTE.encode()),
             "/feed.xml": (200, "application/rss+xml", rss(f"http://{self.headers['Host']}")),
             "/huge": (200, "text/html", b"<p>" + b"x" * 3_000_000 + b"</p>"),
         }
