@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ingest.sentences import split_sentences
 
 import ingest.chunking
 import vectorstore.e5_torch
 from ingest.articles import Article
 from ingest.chunking import iter_chunks, sentence_spans
 from ingest.pipeline import Ingester
+from text.sentences import split_sentences
 from vectorstore.embeddings import NewsEmbeddings
 from vectorstore.store import Store
 
