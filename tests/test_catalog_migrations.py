@@ -92,8 +92,9 @@ def test_a_catalog_of_every_older_version_is_upgraded_in_place_and_keeps_working
     assert {cid for cid, *_ in catalog.keyword_search(["Peskov", "10000"], 5)} == {"greve-0", "rain-0"}, "anchors"
 
     info = DocumentInfo("storm", "Storm", "hash-storm", lang="en")
-    catalog.begin_documents([info])
-    catalog.finish_documents([(info, [ChunkRecord("storm-0", 0, "Storms flooded Brennock again.", 0, 30, ((0, 30),))])])
+    catalog.begin_documents([info], "a test")
+    storm = ChunkRecord("storm-0", 0, "Storms flooded Brennock again.", 0, 30, ((0, 30),))
+    catalog.add_chunks([(info, [storm])], complete={"storm"})
     assert {cid for cid, *_ in catalog.keyword_search(["flooding"], 5, lang="en")} == {"rain-0", "storm-0"}
     assert catalog.remove_document("rain")
     assert [cid for cid, *_ in catalog.keyword_search(["flooding"], 5, lang="en")] == ["storm-0"], "index follows"

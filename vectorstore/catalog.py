@@ -148,7 +148,7 @@ class Catalog:
         self._local = threading.local()
         self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._connections_lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")  # a property of the file: set once, every connection uses it
+        self._use_wal()
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         has_tables = self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] > 0
         if has_tables and version != SCHEMA_VERSION:
@@ -160,6 +160,20 @@ class Catalog:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
+
+    def _use_wal(self) -> None:
+        """WAL is a property of the file: set once, every connection uses it. Switching a new file to it takes
+        the file's lock without waiting on SQLite's busy timeout, so several processes opening a new catalog at
+        once can see "database is locked": they wait and try again, as the timeout would have."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @property
     def _db(self) -> sqlite3.Connection:
