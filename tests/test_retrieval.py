@@ -26,7 +26,7 @@ from vectorstore.embeddings import NewsEmbeddings
 from vectorstore.fusion import Fused, Fusion, KeywordScores, level_languages, normalised
 from vectorstore.recency import Recency
 from vectorstore.records import ChunkRecord, SearchFilters
-from vectorstore.store import Store
+from vectorstore.store import DocumentPart, Store
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 VECTORS = GOLDEN / "retrieval.npz"
@@ -177,11 +177,12 @@ def fixed_store(data_dir: Path, embedder: NewsEmbeddings) -> Store:
     tokenizer)."""
     store = Store(data_dir, embedder)
     vectors = embedder.encode_passages(passage_texts())
-    store.write_documents(
+    store.write_parts(
         [
-            (a.info(), [ChunkRecord(f"{a.id}-0", 0, a.text, 0, len(a.text))], vectors[i : i + 1])
+            DocumentPart(a.info(), [ChunkRecord(f"{a.id}-0", 0, a.text, 0, len(a.text))], vectors[i : i + 1])
             for i, a in enumerate(ARCHIVE)
-        ]
+        ],
+        writer="test_retrieval",
     )
     return store
 
