@@ -21,7 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import Config, busy_meter, eval_corpora, flops_per_cycle, log, machine, save_plot
+from bench.common import (
+    Config,
+    best_clock,
+    busy_meter,
+    eval_corpora,
+    flops_per_cycle,
+    log,
+    machine,
+    matmul_units,
+    save_plot,
+)
 
 LAYERS, HIDDEN, FFN = 12, 384, 1536
 MACS_PER_TOKEN = LAYERS * (4 * HIDDEN * HIDDEN + 2 * HIDDEN * FFN)
@@ -136,7 +146,9 @@ def run(cfg: Config) -> dict[str, Any]:
     raw_s = float(np.median([r["raw_s"] for r in runs]))
     peak = flops_per_cycle()
     info = machine()
+    clock, clock_from = best_clock(info["measured_clock_ghz"])
     attainable = {name: matmul_gflops(name) for name in ("float32", "bfloat16")}
+    units = matmul_units()
 
     log("throughput: bfloat16 against float32 recall")
     n_de, n_fr = cfg.dtype_check_paragraphs
@@ -167,19 +179,25 @@ def run(cfg: Config) -> dict[str, Any]:
         "raw_s": raw_s,
         "gflops": flops / raw_s / 1e9,
         "peak": peak,
-        "clock_ghz": info["measured_clock_ghz"] or info["clock_ghz"],
-        "clock_from": "measured (dependent integer adds)" if info["measured_clock_ghz"] else info["clock_source"],
+        "clock_ghz": clock,
+        "clock_from": clock_from,
+        "cpu": info["cpu"],
+        "amx": info["amx"],
         "attainable_gflops": attainable,
+        "units": units,
         "dtype_check": check,
     }
 
 
 def peaks(result: dict[str, Any], cores: int) -> dict[str, float]:
-    """Peak GFLOP/s of all cores for float32 FMA and (when present) bfloat16 dot products."""
+    """Peak GFLOP/s of all cores for float32 FMA and (when present) bfloat16 vector dot products and AMX
+    bfloat16 tiles."""
     ghz = result["clock_ghz"]
     out = {"float32": cores * ghz * result["peak"]["fp32"]}
     if result["peak"]["bf16"]:
         out["bfloat16"] = cores * ghz * result["peak"]["bf16"]
+    if result["peak"].get("amx_bf16"):
+        out["AMX bfloat16"] = cores * ghz * result["peak"]["amx_bf16"]
     return out
 
 
@@ -205,7 +223,7 @@ def plot(result: dict[str, Any], path: Path, footer: str, cores: int) -> None:
     names = ["e5-small (useful FLOP/s)", "torch matmul bfloat16", "torch matmul float32", *(f"peak {k}" for k in peak)]
     gflops = [result["gflops"], result["attainable_gflops"]["bfloat16"], result["attainable_gflops"]["float32"]]
     gflops += list(peak.values())
-    bars = right.barh(names, gflops, color=["tab:blue", "tab:grey", "tab:grey", "black", "black"][: len(names)])
+    bars = right.barh(names, gflops, color=["tab:blue", "tab:grey", "tab:grey", *["black"] * len(peak)])
     right.bar_label(bars, fmt="%.0f", fontsize=8)
     right.set_xlabel(f"GFLOP/s on {cores} cores")
     right.set_title("The embedder against the hardware", fontsize=9)

@@ -39,6 +39,7 @@ _Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (_QK // 2,))])
 _META = "\u2581"  # SentencePiece's visible space
 _SPACE_RUNS = re.compile(" {2,}")
 _log = logging.getLogger(__name__)
+ROW_MULTIPLE = 32
 
 
 def default_model_path() -> Path:
@@ -372,8 +373,9 @@ class _Layer:
         self.out_ln = (t["oln.w"].to(dtype), t["oln.b"].to(dtype))
 
     def __call__(self, x: torch.Tensor, runs: list[tuple[int, int]]) -> torch.Tensor:
-        """x: [tokens, hidden], the windows' tokens end to end -> same. Nothing is padded: attention runs once
-        per run of equal-length windows (`runs`: (windows, length) in order), as a batch with no mask."""
+        """x: [tokens, hidden], the windows' tokens end to end, then rows that only round the count up -> same.
+        Attention runs once per run of equal-length windows (`runs`: (windows, length) in order), as a batch
+        with no mask; the rounding rows take no part in it."""
         h = x.shape[1]
         qkv = self.qkv(x)
         parts, start = [], 0
@@ -384,6 +386,8 @@ class _Layer:
             # the reshape back to tokens is free
             parts.append(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(count * length, h))
             start += count * length
+        if start < len(x):
+            parts.append(x.new_zeros(len(x) - start, h))
         ctx = parts[0] if len(parts) == 1 else torch.cat(parts)
         x = F.layer_norm(self.attn_out(ctx, residual=x), (h,), *self.attn_ln, self.eps)
         return F.layer_norm(self.ffn_out(self.ffn_in(x, gelu=True), residual=x), (h,), *self.out_ln, self.eps)
@@ -465,6 +469,9 @@ class E5Encoder:
         positions = torch.cat([torch.arange(n).repeat(count) for count, n in runs])
         x = self._embed_words(ids) + self._pos[positions] + self._type
         x = F.layer_norm(x, (self.dimension,), *self._emb_ln, self._header.eps).to(self._dtype)
+        # oneDNN compiles a kernel for every new row count (~5-20 ms per matmul shape, several times the
+        # matmul itself), so the rows are rounded up to a multiple of ROW_MULTIPLE: a few dozen shapes in all
+        x = F.pad(x, (0, 0, 0, -len(x) % ROW_MULTIPLE))
         for layer in self._layers:
             x = layer(x, runs)
         pooled, start = [], 0
