@@ -29,6 +29,7 @@ for _name in ("CHROMA_HOST", "CHROMA_PORT", "LLM", "NEWSDESK_EMBEDDER", "NEWSDES
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -270,7 +271,38 @@ def history_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+SECTIONS = {
+    "peer": ("## newsdesk against the plain LangChain pipeline", ("| retrieval ",)),
+    "throughput": ("## Ingest throughput and the embedder against the hardware", ()),
+    "scale": ("## Query latency at scale", ("| answer p50 ", "| peak RSS ")),
+    "cold": ("## Cold start", ()),
+}
+
+
+def earlier_page(doc: Path, results: dict[str, Any]) -> tuple[dict[str, str], list[str], str]:
+    """From the page as it stands, what this run cannot redo: the sections and summary rows of parts that have
+    no result here (measured on another machine, whose results are not in this data dir), and that machine
+    (the one named where an earlier run already kept them, else the page's own)."""
+    if not doc.exists():
+        return {}, [], ""
+    text = doc.read_text(encoding="utf-8")
+    kept_before = re.search(r"Kept from the page's earlier run on (.+?)[:(]", text)
+    own = re.search(r"^- CPU: (.+?) \(", text, re.M)
+    cpu = (kept_before or own).group(1).strip() if (kept_before or own) else ""
+    chunks = ["## " + c for c in text.split("\n## ")[1:]]
+    sections, rows = {}, []
+    for part, (heading, prefixes) in SECTIONS.items():
+        if part in results:
+            continue
+        found = next((c for c in chunks if c.startswith(heading + "\n")), None)
+        if found:
+            sections[part] = found.rstrip("\n").split("\n\n*Kept from the page's earlier run")[0]
+        rows += [line for line in text.splitlines() if prefixes and line.startswith(prefixes)]
+    return sections, rows, cpu
+
+
 def write_doc(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran: list[str], seconds: float) -> None:
+    kept, kept_rows, kept_cpu = earlier_page(cfg.doc, results)
     cfg.img_dir.mkdir(parents=True, exist_ok=True)
     commands = list(dict.fromkeys(r.get("command", cfg.command) for r in results.values()))
     command = " && ".join(commands) if commands else cfg.command
@@ -294,6 +326,19 @@ def write_doc(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran: l
         "## Summary",
         "",
         summary_table(results, info),
+        *(
+            [
+                "",
+                f"Kept from the page's earlier run on {kept_cpu or 'another machine'} (parts this run did not "
+                "measure):",
+                "",
+                "| what | target | measured | met |",
+                "|---|---|---|---|",
+                *kept_rows,
+            ]
+            if kept_rows
+            else []
+        ),
         "",
         "Embedder throughput and cold start on each CPU the page was produced on (`throughput` and `cold` parts; a "
         "run replaces its own CPU's row, figures of other CPUs stay as measured there):",
@@ -339,7 +384,10 @@ def write_doc(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran: l
         "```",
         "",
     ]
+    kept_note = f"*Kept from the page's earlier run on {kept_cpu or 'another machine'}: this run did not measure it.*"
     p = results.get("peer")
+    if not p and "peer" in kept:
+        parts += [kept["peer"], "", kept_note, ""]
     if p:
         peer.plot(p, cfg.img_dir / "bench-peer.png", footer)
         parts += [
@@ -357,6 +405,8 @@ def write_doc(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran: l
             "",
         ]
     t = results.get("throughput")
+    if not t and "throughput" in kept:
+        parts += [kept["throughput"], "", kept_note, ""]
     if t:
         ingest_throughput.plot(t, cfg.img_dir / "bench-throughput.png", footer, info["cores"])
         parts += [
@@ -368,6 +418,8 @@ def write_doc(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran: l
             "",
         ]
     s = results.get("scale")
+    if not s and "scale" in kept:
+        parts += [kept["scale"], "", kept_note, ""]
     if s:
         scale.plot(s, cfg.img_dir / "bench-scale.png", footer)
         doc = (scale.__doc__ or "").split("\n", 2)[2].strip()
@@ -397,6 +449,8 @@ def write_doc(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran: l
                 parts.append(line + ".")
         parts += ["", figure(cfg, "bench-scale.png", "Warm latency against corpus size.", where), ""]
     c = results.get("cold")
+    if not c and "cold" in kept:
+        parts += [kept["cold"], "", kept_note, ""]
     if c:
         parts += ["## Cold start", ""]
         if "median_s" not in c:
