@@ -74,6 +74,20 @@ def matmul_gflops(dtype_name: str, seconds: float = 1.5) -> float:
     return 2 * 2048 * HIDDEN * FFN / best / 1e9
 
 
+def encoder_profile(embedder: Any, texts: list[str], top: int = 6) -> list[tuple[str, float]]:
+    """Where encode_passages spends its time (torch.profiler, self CPU time per op, as a share of the whole),
+    the largest `top` ops and the rest together."""
+    from torch.profiler import ProfilerActivity, profile
+
+    embedder.encode_passages(texts)  # kernels compiled before, as in the timed runs
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        embedder.encode_passages(texts)
+    ops = sorted(((e.key, e.self_cpu_time_total) for e in prof.key_averages()), key=lambda kv: -kv[1])
+    total = sum(t for _, t in ops) or 1.0
+    shares = [(name, t / total) for name, t in ops[:top]]
+    return [*shares, ("everything else", 1.0 - sum(share for _, share in shares))]
+
+
 def _dense_recall(encoder: Any, corpus: Any) -> dict[str, float]:
     """R@1 and R@5 of each question's own paragraph, dense ranking only, plus passages/s."""
     ids = list(corpus.paragraphs)
@@ -149,6 +163,7 @@ def run(cfg: Config) -> dict[str, Any]:
     clock, clock_from = best_clock(info["measured_clock_ghz"])
     attainable = {name: matmul_gflops(name) for name in ("float32", "bfloat16")}
     units = matmul_units()
+    profile_shares = encoder_profile(store.embedder, texts[: 32 if cfg.smoke else 256])
 
     log("throughput: bfloat16 against float32 recall")
     n_de, n_fr = cfg.dtype_check_paragraphs
@@ -185,6 +200,7 @@ def run(cfg: Config) -> dict[str, Any]:
         "amx": info["amx"],
         "attainable_gflops": attainable,
         "units": units,
+        "profile": profile_shares,
         "dtype_check": check,
     }
 

@@ -188,6 +188,13 @@ def throughput_section(t: dict[str, Any], info: dict[str, Any]) -> list[str]:
         f"bfloat16 matmul attains** (target >= {TARGET_MATMUL_SHARE:.0%}) and {t['gflops'] / peaks[top]:.0%} of the "
         f"{top} peak; the rest goes to attention's softmax, layer norms, GELU, conversions and the tokenizer.",
         "",
+        "Where `encode_passages` spends its time (torch.profiler, self CPU time, the first "
+        f"{min(256, t['chunks'])} chunks): "
+        + ", ".join(f"`{name}` {share:.0%}" for name, share in t.get("profile", []))
+        + ". `mkldnn::_linear_pointwise` is the four matmuls of each layer (bias, GELU and the residual add "
+        "fused by oneDNN), `_scaled_dot_product_flash_attention_for_cpu` attention (run once per run of "
+        "equal-length windows: nothing is padded or masked).",
+        "",
         "Which unit did the matmuls (oneDNN's own report, `ONEDNN_VERBOSE=1`, in a child process; `amx` in a "
         f"name means the AMX tiles, `avx512_core_bf16` the AVX-512 vector unit): {units or 'not reported'}.",
         "",
