@@ -14,6 +14,7 @@ import re
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -141,27 +142,33 @@ int main(void) {
     double best = 1e30;
     for (int rep = 0; rep < 40; rep++) {
         struct timespec a, b;
-        long x = 0, n = 5000000;
+        long x = 1, n = 2000000;
         clock_gettime(CLOCK_MONOTONIC, &a);
         for (long i = 0; i < n; i++) {
-            __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
-                             "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(x));
+            __asm__ volatile("imul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0" : "+r"(x));
         }
         clock_gettime(CLOCK_MONOTONIC, &b);
         double s = (b.tv_sec - a.tv_sec) + 1e-9 * (b.tv_nsec - a.tv_nsec);
         if (s < best) best = s;
     }
-    printf("%f\n", 8.0 * 5000000 / best / 1e9);
+    printf("%f\n", 3.0 * 4 * 2000000 / best / 1e9);
     return 0;
 }
 """
 
+# How far a measured clock may stray from the kernel's figure before the measurement is distrusted: a guest's
+# `cpu MHz` is often the base clock while the core turbos ~1.5x above it (AMD EPYC here: 2.60 reported, 3.68
+# measured); past 2x (or under half) the measurement, not the clock, is what is wrong.
+CLOCK_SANE_RATIO = (0.5, 2.0)
+
 
 @lru_cache(maxsize=1)
 def measured_clock_ghz() -> float | None:
-    """The clock a core actually runs at: a chain of dependent integer adds retires one per cycle, so adds per
-    second is cycles per second (best of 40 runs of ~10 ms, so that one of them runs undisturbed on a busy
-    machine; None without a C compiler or off x86)."""
+    """The clock a core actually runs at: a chain of dependent 64-bit IMULs retires one per 3 cycles on every
+    x86 core since Nehalem and Zen (Intel's and AMD's optimisation manuals), so 3 x IMULs per second is cycles
+    per second (best of 40 runs of ~10 ms, so that one of them runs undisturbed on a busy machine; None without
+    a C compiler or off x86). A chain of `add $1` read 20.33 GHz on a Sapphire Rapids Xeon: its renamer folds
+    immediate adds, so they retire several per cycle and count nothing."""
     compiler = shutil.which("cc") or shutil.which("gcc")
     if not compiler or platform.machine() not in ("x86_64", "AMD64"):
         return None
@@ -176,13 +183,37 @@ def measured_clock_ghz() -> float | None:
             return None
 
 
+def kernel_max_clock_ghz() -> tuple[float, str] | None:
+    """The highest clock the kernel knows for cpu0 (cpufreq's cpuinfo_max_freq), absent in most VMs."""
+    try:
+        khz = float(Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text())
+    except (OSError, ValueError):
+        return None
+    return khz / 1e6, "cpufreq `cpuinfo_max_freq` in sysfs"
+
+
+def best_clock(measured: float | None) -> tuple[float, str]:
+    """The clock used for peaks: the measurement when it is within CLOCK_SANE_RATIO of the kernel's figure (or
+    the kernel has none), else the kernel's figure, saying why."""
+    kernel, source = kernel_max_clock_ghz() or nominal_clock_ghz()
+    if measured is None:
+        return kernel, source
+    low, high = CLOCK_SANE_RATIO
+    if not kernel or low <= measured / kernel <= high:
+        return measured, "measured (dependent 64-bit IMULs, 3 cycles each)"
+    return kernel, f"{source}; the measurement ({measured:.2f} GHz) is over {high:g}x off it and was not used"
+
+
 def flops_per_cycle() -> dict[str, Any]:
-    """Peak floating-point work per cycle and core from the vector units, with the reasoning shown.
+    """Peak floating-point work per cycle and core from the vector and tile units, with the reasoning shown.
 
     AVX-512 FMA: 16 float32 lanes x 2 FLOP (multiply + add). Zen 4 (AMD family 25) runs a 512-bit FMA on its
     two 256-bit pipes, so one per cycle; Intel server cores with two 512-bit FMA units do two. VDPBF16PS
-    (avx512_bf16) does 32 bfloat16 products and sums per 512-bit instruction, twice the float32 rate. AMX tiles
-    would add far more; without them the bfloat16 figure is the ceiling.
+    (avx512_bf16) does 32 bfloat16 products and sums per 512-bit instruction, twice the float32 rate.
+    AMX (amx_bf16): TDPBF16PS multiplies a 16x32 bfloat16 tile by a 32x16 one into 16x16 float32 sums, 8,192
+    multiply-adds, and the tile unit starts one every 16 cycles: 1,024 FLOP per cycle and core (Intel 64 and
+    IA-32 Architectures Optimization Reference Manual, AMX chapter; Intel's AMX overview quotes the same 1,024
+    bfloat16 and 2,048 int8 operations per cycle per core).
     """
     flags = cpu_flags()
     family = re.search(r"^cpu family\s*:\s*(\d+)", _cpuinfo(), re.M)
@@ -198,7 +229,56 @@ def flops_per_cycle() -> dict[str, Any]:
         units, lanes, how = 1, 4, "4 float32 lanes x 2 FLOP (SSE, no FMA assumed)"
     fp32 = lanes * 2 * units
     bf16 = 2 * fp32 if "avx512_bf16" in flags else None
-    return {"fp32": fp32, "bf16": bf16, "how_fp32": how, "amx": bool(flags & {"amx_bf16", "amx_int8"})}
+    amx = "amx_bf16" in flags
+    return {
+        "fp32": fp32,
+        "bf16": bf16,
+        "amx_bf16": 2 * 16 * 16 * 32 // 16 if amx else None,
+        "how_fp32": how,
+        "amx": amx,
+    }
+
+
+_UNIT_PROBE = r"""
+import torch
+import torch.nn.functional as F
+from vectorstore.e5_torch import E5Encoder
+a, b = torch.randn(2048, 384).bfloat16(), torch.randn(384, 1536).bfloat16()
+torch.matmul(a, b)
+print("#encoder", flush=True)
+E5Encoder(dtype="bfloat16").encode(["passage: " + "a window of about a hundred and thirty tokens " * 14])
+"""
+
+
+def matmul_units() -> dict[str, list[str]]:
+    """Which oneDNN implementation ran each kind of bfloat16 work (ONEDNN_VERBOSE=1 in a child process): the
+    plain matmul of the benchmark's shape, and the encoder's linears and attention. `avx512_core_amx` /
+    `avx10_1_512_amx` in a name means AMX tiles, `avx512_core_bf16` the AVX-512 BF16 vector unit."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _UNIT_PROBE],
+        cwd=ROOT,
+        env=offline_env(ONEDNN_VERBOSE="1", OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    units: dict[str, list[str]] = {}
+    section = "torch.matmul bfloat16 [2048, 384] x [384, 1536]"
+    for line in proc.stdout.splitlines():
+        if line.startswith("#encoder"):
+            section = "e5 encoder"
+            continue
+        fields = line.split(",")
+        if len(fields) > 6 and fields[:4] == ["onednn_verbose", "v1", "primitive", "exec"] and fields[5] != "reorder":
+            name = f"{fields[5]} {fields[6]}"
+        elif len(fields) > 5 and fields[:3] == ["onednn_verbose", "v1", "ukernel"] and fields[3] == "exec":
+            name = f"{fields[5]} ukernel (attention; its log line names no ISA)"
+        else:
+            continue
+        units.setdefault(section, [])
+        if name not in units[section]:
+            units[section].append(name)
+    return units
 
 
 def versions() -> dict[str, str]:
@@ -230,12 +310,15 @@ def machine() -> dict[str, Any]:
     flags = cpu_flags()
     clock, clock_source = nominal_clock_ghz()
     return {
+        "amx": bool(flags & {"amx_bf16", "amx_int8"}),
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "clock_ghz": clock,
         "clock_source": clock_source,
         "measured_clock_ghz": measured_clock_ghz(),
-        "features": [f for f in ("avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8") if f in flags],
+        "features": [
+            f for f in ("avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8") if f in flags
+        ],
         "versions": versions(),
         "commit": git_commit(),
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1),

