@@ -8,13 +8,14 @@ another path is recognised by its hash and stored once.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -146,6 +147,7 @@ class Ingester:
         report = report or IngestReport()
         started = time.perf_counter()
         writer = uuid.uuid4().hex  # this run, as the catalog names who is writing an article
+        _return_freed_memory()
         embedding_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
         try:
             previous: tuple[list[_Part], Future[np.ndarray]] | None = None
@@ -232,6 +234,7 @@ class Ingester:
             parts.append(DocumentPart(part.job.info, part.chunks, vectors[offset : offset + n], part.first, part.last))
             offset += n
         stored = self.store.write_parts(parts, writer)
+        _return_freed_memory()
         for part in batch:
             job = part.job
             reached = len(job.article.text) if part.last else part.chunks[-1].end
@@ -251,6 +254,14 @@ class Ingester:
                     report.new += 1
                 else:
                     report.updated += 1
+
+
+def _return_freed_memory() -> None:
+    """Hand the memory freed since the last call back to the system. glibc keeps freed blocks in its heaps for
+    reuse, and they pile up between live ones: what loading the model and the articles left (~50-100 MB), and
+    a little more with every batch, so a long ingest's resident memory crept up (bench/big_file.py)."""
+    with suppress(AttributeError):  # not glibc (macOS, musl): its allocator does this its own way
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _with_lookahead(items: Iterable[T]) -> Iterator[tuple[T, bool]]:
