@@ -130,6 +130,7 @@ class Ingester:
             yield ChunkRecord(f"{key}-{i}-{version}", i, span.text, span.start, span.end, span.sentences)
 
     def chunks_of(self, article: Article) -> list[ChunkRecord]:
+        """All the article's chunks at once (for tests and benchmarks; ingest takes them as it goes)."""
         return list(self.iter_chunks(article))
 
     def ingest(
@@ -183,14 +184,17 @@ class Ingester:
             article = item
             info = article.info()
             twin = self.store.catalog.ready_with_hash(info.content_hash)
-            repeated = article.id in seen or info.content_hash in seen or (twin is not None and twin != article.id)
-            seen.update((article.id, info.content_hash))
-            if repeated or self.store.is_current(article.id, info.content_hash):
-                report.unchanged += 1  # unchanged, or the same article again by another path or link
-                if progress:
-                    progress(0, len(article.text))
+            if article.id in seen or info.content_hash in seen or (twin is not None and twin != article.id):
+                unchanged = True  # the same article again, by another path or link
+            else:
+                seen.update((article.id, info.content_hash))
+                unchanged = self.store.is_current(article.id, info.content_hash)
+            if not unchanged:
+                yield _Job(article, info, not self.store.catalog.exists(article.id))
                 continue
-            yield _Job(article, info, not self.store.catalog.exists(article.id))
+            report.unchanged += 1
+            if progress:
+                progress(0, len(article.text))
 
     def _batches(
         self, items: Iterable[Article | LoadError], report: IngestReport, progress: Progress | None
@@ -211,6 +215,7 @@ class Ingester:
                         part = _Part(job, first=False)
             except Exception as exc:  # a tokenizer choking on odd text must not stop the run
                 report.fail(f"{job.article.origin or job.article.id}: cannot chunk ({exc})")
+                size -= len(part.chunks)
                 continue
             if part.chunks:
                 part.last = True
@@ -323,7 +328,7 @@ def progress_bar(items: list[Article | LoadError], enabled: bool) -> Iterator[Pr
     total = sum(len(item.text) for item in items if isinstance(item, Article))
     columns = (TextColumn("ingesting"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[chunks]}"))
     with Progress(*columns, TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("ingesting", total=total, chunks="")
+        task = bar.add_task("ingesting", total=total, chunks=counted(0, "chunk"))
         written = 0
 
         def advance(chunks: int, characters: int) -> None:
