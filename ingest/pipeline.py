@@ -8,13 +8,14 @@ another path is recognised by its hash and stored once.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -129,6 +130,7 @@ class Ingester:
             yield ChunkRecord(f"{key}-{i}-{version}", i, span.text, span.start, span.end, span.sentences)
 
     def chunks_of(self, article: Article) -> list[ChunkRecord]:
+        """All the article's chunks at once (for tests and benchmarks; ingest takes them as it goes)."""
         return list(self.iter_chunks(article))
 
     def ingest(
@@ -146,6 +148,7 @@ class Ingester:
         report = report or IngestReport()
         started = time.perf_counter()
         writer = uuid.uuid4().hex  # this run, as the catalog names who is writing an article
+        _return_freed_memory()
         embedding_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
         try:
             previous: tuple[list[_Part], Future[np.ndarray]] | None = None
@@ -181,14 +184,17 @@ class Ingester:
             article = item
             info = article.info()
             twin = self.store.catalog.ready_with_hash(info.content_hash)
-            repeated = article.id in seen or info.content_hash in seen or (twin is not None and twin != article.id)
-            seen.update((article.id, info.content_hash))
-            if repeated or self.store.is_current(article.id, info.content_hash):
-                report.unchanged += 1  # unchanged, or the same article again by another path or link
-                if progress:
-                    progress(0, len(article.text))
+            if article.id in seen or info.content_hash in seen or (twin is not None and twin != article.id):
+                unchanged = True  # the same article again, by another path or link
+            else:
+                seen.update((article.id, info.content_hash))
+                unchanged = self.store.is_current(article.id, info.content_hash)
+            if not unchanged:
+                yield _Job(article, info, not self.store.catalog.exists(article.id))
                 continue
-            yield _Job(article, info, not self.store.catalog.exists(article.id))
+            report.unchanged += 1
+            if progress:
+                progress(0, len(article.text))
 
     def _batches(
         self, items: Iterable[Article | LoadError], report: IngestReport, progress: Progress | None
@@ -209,6 +215,7 @@ class Ingester:
                         part = _Part(job, first=False)
             except Exception as exc:  # a tokenizer choking on odd text must not stop the run
                 report.fail(f"{job.article.origin or job.article.id}: cannot chunk ({exc})")
+                size -= len(part.chunks)
                 continue
             if part.chunks:
                 part.last = True
@@ -232,6 +239,7 @@ class Ingester:
             parts.append(DocumentPart(part.job.info, part.chunks, vectors[offset : offset + n], part.first, part.last))
             offset += n
         stored = self.store.write_parts(parts, writer)
+        _return_freed_memory()
         for part in batch:
             job = part.job
             reached = len(job.article.text) if part.last else part.chunks[-1].end
@@ -251,6 +259,14 @@ class Ingester:
                     report.new += 1
                 else:
                     report.updated += 1
+
+
+def _return_freed_memory() -> None:
+    """Hand the memory freed since the last call back to the system. glibc keeps freed blocks in its heaps for
+    reuse, and they pile up between live ones: what loading the model and the articles left (~50-100 MB), and
+    a little more with every batch, so a long ingest's resident memory crept up (bench/big_file.py)."""
+    with suppress(AttributeError):  # not glibc (macOS, musl): its allocator does this its own way
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _with_lookahead(items: Iterable[T]) -> Iterator[tuple[T, bool]]:
@@ -314,7 +330,7 @@ def progress_bar(items: list[Article | LoadError], enabled: bool) -> Iterator[Pr
     total = sum(len(item.text) for item in items if isinstance(item, Article))
     columns = (TextColumn("ingesting"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[chunks]}"))
     with Progress(*columns, TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("ingesting", total=total, chunks="")
+        task = bar.add_task("ingesting", total=total, chunks=counted(0, "chunk"))
         written = 0
 
         def advance(chunks: int, characters: int) -> None:

@@ -127,7 +127,9 @@ def test_interrupted_ingest_does_not_wait_for_embeddings_in_flight(
     """Ctrl-C while the next batch is being embedded: the interrupt comes through at once (the embedding is
     never waited for), and what was written is whole."""
     store = Store(tmp_path / "data", embedder)
-    articles = [a for a in load_paths([EXAMPLES], 10**7) if isinstance(a, Article)]
+    # One chunk: the batch being embedded is the whole article, and the interrupt comes when the next is asked
+    # for (a longer article's next batch would first wait for this one to be written).
+    short = Article(id="short", title="Ferry", text="The Orlen ferry sails again on Monday.")
     release = threading.Event()
 
     def embed_slowly(texts: list[str]):  # type: ignore[no-untyped-def]
@@ -135,7 +137,7 @@ def test_interrupted_ingest_does_not_wait_for_embeddings_in_flight(
         return embedder.encode_passages(texts)
 
     def interrupted() -> Iterator[Article]:
-        yield articles[0]
+        yield short
         raise KeyboardInterrupt
 
     monkeypatch.setattr("ingest.pipeline.EMBED_BATCH", 1)
