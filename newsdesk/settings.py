@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     reranker: str = Field("", alias="NEWSDESK_RERANKER")
     chroma_host: str | None = Field(None, alias="CHROMA_HOST")
     chroma_port: int = Field(8000, alias="CHROMA_PORT")
+    # PostgreSQL as the system of record for several hosts (vectorstore/database.py); empty: SQLite files in data_dir.
+    database_url: SecretStr | None = Field(None, alias="NEWSDESK_DATABASE_URL")
 
     # The trained answer model: "shipped" (bot/answer_model.npz), a file made by `python -m training`, or "off"
     # for the cosine answerer, the default while the trained one measures worse (docs/answer-model.md).

@@ -92,6 +92,42 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+# The machine's PostgreSQL (scripts/test checks that it answers); each test gets a schema of its own in it.
+TEST_DATABASE = os.environ.get("NEWSDESK_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def postgres_problem() -> str | None:
+    """Why the PostgreSQL tests cannot run here (None when they can): said as the skip reason, never silent."""
+    try:
+        from vectorstore.database import connect
+
+        connect(TEST_DATABASE).close()
+    except Exception as exc:
+        return f"no PostgreSQL at {TEST_DATABASE} (set NEWSDESK_TEST_DATABASE_URL): {exc}"
+    return None
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A URL whose connections see only a fresh, empty schema of the test database (dropped afterwards): what a
+    new `NEWSDESK_DATABASE_URL` database is, for this test and any process it starts."""
+    problem = postgres_problem()
+    if problem:
+        pytest.skip(problem)
+    from urllib.parse import quote
+
+    from vectorstore.database import connect
+
+    schema = "t_" + hashlib.blake2b(f"{request.node.nodeid}{os.getpid()}".encode(), digest_size=8).hexdigest()
+    with connect(TEST_DATABASE) as admin:
+        admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in TEST_DATABASE else "?"
+    yield f"{TEST_DATABASE}{separator}options={quote(f'-csearch_path={schema}')}"
+    with connect(TEST_DATABASE) as admin:
+        admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
 def server_port() -> int | None:
     port = os.environ.get("CHROMA_TEST_PORT")
     return int(port) if port else None
