@@ -10,7 +10,9 @@ docs/quality.md between `<!-- NAME:begin -->` and `<!-- NAME:end -->` lines are 
 from __future__ import annotations
 
 import argparse
+import json
 import re
+import subprocess
 import sys
 import time
 from datetime import date
@@ -75,24 +77,62 @@ def by_language_rows(results: dict[tuple[str, str], dict[str, Any]], measure: st
     return rows
 
 
+class Progress:
+    """Each set's results saved as it finishes, so that an interrupted run (these take half an hour) resumes
+    where it stopped; results are reused only by a run of the same commit, with no uncommitted change, and the
+    same --limit."""
+
+    def __init__(self, path: Path, limit: int | None) -> None:
+        self.path = path
+        self.key = {"commit": _commit(), "limit": limit}
+        saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        self.results: dict[str, Any] = saved.get("results", {}) if saved.get("key") == self.key else {}
+        if self.results:
+            print(f"reusing {len(self.results)} results of an earlier run of this commit ({path})", flush=True)
+
+    def measured(self, name: str, measure: Any, *args: Any, **kwargs: Any) -> Any:
+        """`measure(*args, **kwargs)`, or what it gave in the run this one resumes."""
+        if name not in self.results:
+            self.results[name] = measure(*args, **kwargs)
+            if self.key["commit"]:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.write_text(json.dumps({"key": self.key, "results": self.results}), encoding="utf-8")
+        return self.results[name]
+
+
+def _commit() -> str | None:
+    """The commit the code is at; None when files differ from it (then nothing is saved to reuse)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    return None if git("status", "--porcelain", "--untracked-files=no") else git("rev-parse", "HEAD") or None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--limit", type=int, default=None, help="questions per set and part (default: all)")
     args = parser.parse_args()
     settings = Settings()
     started = time.time()
+    progress = Progress(settings.data_dir / "eval" / "quality-progress.json", args.limit)
     retrieval: dict[tuple[str, str], dict[str, Any]] = {}
     answers: dict[tuple[str, str], dict[str, Any]] = {}
     with_model: dict[str, dict[str, Any]] = {}  # measure part, answered by the shipped answer model
+    trained = settings.model_copy(update={"answer_model": "shipped"})
     for name, (contexts, questions) in all_sets().items():
         for part in PARTS:
-            retrieval[name, part] = evaluate_retrieval(settings, contexts, questions, args.limit, split=part)
+            retrieval[name, part] = progress.measured(
+                f"retrieval|{name}|{part}", evaluate_retrieval, settings, contexts, questions, args.limit, split=part
+            )
             if name in ANSWERED or name.startswith("mixed"):
                 gold = XQUAD / "xquad.en.dev.json" if name.startswith("XQuAD") else None
-                answers[name, part] = evaluate_answers(settings, contexts, questions, gold, args.limit, part)
+                answers[name, part] = progress.measured(
+                    f"answers|{name}|{part}", evaluate_answers, settings, contexts, questions, gold, args.limit, part
+                )
                 if part == "measure":
-                    trained = settings.model_copy(update={"answer_model": "shipped"})
-                    with_model[name] = evaluate_answers(trained, contexts, questions, gold, args.limit, part)
+                    with_model[name] = progress.measured(
+                        f"model|{name}", evaluate_answers, trained, contexts, questions, gold, args.limit, part
+                    )
             print(f"{name}, {part}: done", flush=True)
     rows_retrieval = [
         f"| {name} | {part} | {r['questions']} | {r['recall@1']} | {r['recall@5']} | {r['recall@10']} | {r['mrr']} |"
