@@ -15,7 +15,7 @@ from bot.engine import AnswerEngine
 from bot.telegram.admin import WriteReport
 from bot.telegram.app import BotConfig, Webhook, build_application, log_without_secrets, serve
 from bot.telegram.guards import Access, FloodLimit
-from bot.telegram.memory import CHATS_FILE, SqliteChatMemory
+from bot.telegram.memory import CHATS_FILE, ChatMemory, PostgresChatMemory, SqliteChatMemory
 from ingest.articles import Article, LoadError
 from ingest.feeds import FeedLog, FeedWatcher
 from ingest.loaders import SUFFIXES, load_file
@@ -107,8 +107,16 @@ def _application(settings: Settings, config: BotConfig, engine: AnswerEngine) ->
             allow_private=settings.allow_private_urls,
         )
         log.info("polling %d feed(s) every %g s", len(settings.feed_urls), settings.feed_interval)
-    memory = SqliteChatMemory(settings.data_dir / CHATS_FILE)
+    memory = chat_memory(settings)
     return build_application(config, engine, memory, IngestWriter(engine.store, settings, config.max_upload), feeds)
+
+
+def chat_memory(settings: Settings) -> ChatMemory:
+    """The chats' conversations: in the database when there is one (replicas share them), else in the data
+    folder."""
+    if settings.database_url is not None:
+        return PostgresChatMemory(settings.database_url.get_secret_value())
+    return SqliteChatMemory(settings.data_dir / CHATS_FILE)
 
 
 def run_telegram_bot(

@@ -17,8 +17,10 @@ import logging
 import math
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from html import escape
 from pathlib import Path
@@ -38,7 +40,7 @@ from bot.engine import AnswerEngine
 from bot.render import answer_html, split_message, telegram_length
 from bot.telegram.app import RedactSecrets, polling
 from bot.telegram.guards import FloodLimit
-from bot.telegram.memory import CHATS_FILE, SqliteChatMemory
+from bot.telegram.memory import CHATS_FILE, ChatMemory, PostgresChatMemory, SqliteChatMemory
 from ingest.articles import Article
 from ingest.pipeline import Ingester, load_paths
 from newsdesk.cli import cli
@@ -818,17 +820,48 @@ def test_the_token_and_api_key_never_reach_the_logs() -> None:
     assert "sk-secret-42" not in output and "<api-key>" in output
 
 
-def test_two_memories_over_one_file_keep_each_others_turns(tmp_path: Path) -> None:
-    """A turn is added to what the file holds, not to a copy read earlier: two processes (here two connections)
-    appending to one chat lose nothing, and the chat keeps its MAX_TURNS most recent turns."""
-    first, second = SqliteChatMemory(tmp_path / CHATS_FILE), SqliteChatMemory(tmp_path / CHATS_FILE)
+@pytest.fixture(params=["sqlite", "postgres"])
+def new_memory(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], ChatMemory]:
+    """Makes memories over one store, as each process (a bot, a replica) would open it: the SQLite file of one
+    host, or the database replicas share."""
+    if request.param == "sqlite":
+        return lambda: SqliteChatMemory(tmp_path / CHATS_FILE)
+    url = request.getfixturevalue("database_url")
+    return lambda: PostgresChatMemory(url)
+
+
+def test_two_memories_over_one_store_keep_each_others_turns(new_memory: Callable[[], ChatMemory]) -> None:
+    """A turn is added to what the store holds, not to a copy read earlier: two processes (here two memories)
+    appending to one chat in turn lose nothing, and the chat keeps its MAX_TURNS most recent turns."""
+    first, second = new_memory(), new_memory()
     for number in range(MAX_TURNS + 2):
         (first, second)[number % 2].append(9, Turn(f"q{number}", f"q{number}", "a", False))
     assert [turn.question for turn in first.get(9).turns] == [f"q{n}" for n in range(2, MAX_TURNS + 2)]
+    assert second.get(9).turns == first.get(9).turns and not second.get(10).turns
     second.clear(9)
     assert not first.get(9).turns
     first.close()
     second.close()
+
+
+def test_turns_appended_at_the_same_moment_are_both_kept(new_memory: Callable[[], ChatMemory]) -> None:
+    """Two replicas add a turn to one chat at the same moment, 20 times: after each round both turns are the
+    chat's two latest (a memory that read the conversation, added its turn and wrote it back would lose one)."""
+    memories = [new_memory(), new_memory()]
+    start = threading.Barrier(2)
+    rounds_seen: list[list[str]] = []
+
+    def add(side: int, number: int) -> None:
+        start.wait()
+        memories[side].append(9, Turn(f"{side}-{number}", "q", "a", False))
+
+    with ThreadPoolExecutor(2) as pool:
+        for number in range(20):
+            list(pool.map(add, [0, 1], [number, number]))
+            rounds_seen.append(sorted(turn.question for turn in list(memories[1].get(9).turns)[-2:]))
+    assert rounds_seen == [[f"0-{n}", f"1-{n}"] for n in range(20)]
+    for memory in memories:
+        memory.close()
 
 
 def test_conversations_file_is_plain_sqlite(tmp_path: Path) -> None:
