@@ -14,7 +14,8 @@ from telegram.ext import Application
 from bot.engine import AnswerEngine
 from bot.telegram.admin import WriteReport
 from bot.telegram.app import BotConfig, Webhook, build_application, log_without_secrets, serve
-from bot.telegram.guards import Access, FloodLimit
+from bot.telegram.flood import FloodGuards, FloodLimit, PostgresFloodGuard
+from bot.telegram.guards import Access
 from bot.telegram.memory import CHATS_FILE, ChatMemory, PostgresChatMemory, SqliteChatMemory
 from ingest.articles import Article, LoadError
 from ingest.feeds import FeedLog, FeedWatcher
@@ -107,8 +108,8 @@ def _application(settings: Settings, config: BotConfig, engine: AnswerEngine) ->
             allow_private=settings.allow_private_urls,
         )
         log.info("polling %d feed(s) every %g s", len(settings.feed_urls), settings.feed_interval)
-    memory = chat_memory(settings)
-    return build_application(config, engine, memory, IngestWriter(engine.store, settings, config.max_upload), feeds)
+    writer = IngestWriter(engine.store, settings, config.max_upload)
+    return build_application(config, engine, chat_memory(settings), writer, feeds, flood_guards(settings, config))
 
 
 def chat_memory(settings: Settings) -> ChatMemory:
@@ -117,6 +118,15 @@ def chat_memory(settings: Settings) -> ChatMemory:
     if settings.database_url is not None:
         return PostgresChatMemory(settings.database_url.get_secret_value())
     return SqliteChatMemory(settings.data_dir / CHATS_FILE)
+
+
+def flood_guards(settings: Settings, config: BotConfig) -> FloodGuards | None:
+    """With a database, the flood counts are kept there, so replicas enforce one limit per user together; without
+    one, each process counts for itself (the bot's default)."""
+    if settings.database_url is None:
+        return None
+    url = settings.database_url.get_secret_value()
+    return lambda kind: PostgresFloodGuard(url, config.flood, kind)
 
 
 def run_telegram_bot(

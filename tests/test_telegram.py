@@ -39,7 +39,7 @@ from bot.conversation import MAX_TURNS, Turn
 from bot.engine import AnswerEngine
 from bot.render import answer_html, split_message, telegram_length
 from bot.telegram.app import RedactSecrets, polling
-from bot.telegram.guards import FloodLimit
+from bot.telegram.flood import FloodGuard, FloodLimit, LocalFloodGuard, PostgresFloodGuard
 from bot.telegram.memory import CHATS_FILE, ChatMemory, PostgresChatMemory, SqliteChatMemory
 from ingest.articles import Article
 from ingest.pipeline import Ingester, load_paths
@@ -665,6 +665,61 @@ def test_commands_do_not_count_against_the_question_limit(
     assert "numbered sources" in texts[0] and "/reset" in texts[1] and "Latest articles" in texts[2]
     assert all("Lindenau" in answer for answer in texts[3:6])
     assert [count for count, _ in not_answered(sent[6:])] == [1]
+
+
+@pytest.fixture(params=["local", "postgres"])
+def new_flood_guard(request: pytest.FixtureRequest) -> Iterator[Callable[[FloodLimit, str], FloodGuard]]:
+    """Makes flood guards (a limit, a kind of message) as each replica would: this process's counts, or the
+    database's; closed after the test."""
+    made: list[FloodGuard] = []
+    url = request.getfixturevalue("database_url") if request.param == "postgres" else ""
+
+    def make(limit: FloodLimit, kind: str) -> FloodGuard:
+        made.append(PostgresFloodGuard(url, limit, kind) if url else LocalFloodGuard(limit))
+        return made[-1]
+
+    yield make
+    for guard in made:
+        guard.close()
+
+
+def test_a_flood_guard_admits_the_limit_then_says_how_long_to_wait(
+    new_flood_guard: Callable[[FloodLimit, str], FloodGuard],
+) -> None:
+    """Three admitted, then refused (a refusal is not counted) with a wait within the window; other users and a
+    window that has moved on are admitted again."""
+    strict = new_flood_guard(FloodLimit(messages=3, seconds=60), "question")
+    brief = new_flood_guard(FloodLimit(messages=1, seconds=0.2), "command")
+
+    async def scenario() -> tuple[list[bool], float, float, bool, list[bool]]:
+        admitted = [await strict.admit(5) for _ in range(5)]
+        wait = await strict.wait(5)
+        first = await brief.admit(5)
+        await asyncio.sleep(0.3)
+        return admitted, wait, await strict.wait(6), await strict.admit(6), [first, await brief.admit(5)]
+
+    admitted, wait, nothing_to_wait, other_user, after_the_window = asyncio.run(scenario())
+    assert admitted == [True, True, True, False, False]
+    assert 0 < wait <= 60 and nothing_to_wait == 0
+    assert other_user and after_the_window == [True, True]
+
+
+def test_replicas_sharing_the_database_enforce_one_limit_per_user(database_url: str) -> None:
+    """Two replicas' guards admit 40 messages of one user at once: 5 in all pass, as with one replica; the
+    commands' count is apart from the questions'."""
+    limit = FloodLimit(messages=5, seconds=60)
+    guards = [PostgresFloodGuard(database_url, limit, "question") for _ in range(2)]
+    commands = PostgresFloodGuard(database_url, limit, "command")
+
+    async def scenario() -> list[bool]:
+        return await asyncio.gather(*(guards[n % 2].admit(77) for n in range(40)))
+
+    try:
+        assert sum(asyncio.run(scenario())) == 5
+        assert asyncio.run(commands.admit(77))
+    finally:
+        for guard in [*guards, commands]:
+            guard.close()
 
 
 def test_sources_pages_with_very_long_titles_are_one_message_each(

@@ -22,7 +22,8 @@ from telegram.request import HTTPXRequest, RequestData
 
 from bot.engine import AnswerEngine
 from bot.telegram.admin import AdminHandlers, ArticleWriter, Feeds
-from bot.telegram.guards import Access, FloodLimit, Guard
+from bot.telegram.flood import FloodGuards, FloodLimit
+from bot.telegram.guards import Access, Guard
 from bot.telegram.memory import ChatMemory
 from bot.telegram.questions import QuestionHandlers
 from bot.telegram.replies import language, reply_plain, user_language
@@ -57,11 +58,16 @@ class BotConfig:
 
 
 def build_application(
-    config: BotConfig, engine: AnswerEngine, memory: ChatMemory, writer: ArticleWriter, feeds: Feeds | None = None
+    config: BotConfig,
+    engine: AnswerEngine,
+    memory: ChatMemory,
+    writer: ArticleWriter,
+    feeds: Feeds | None = None,
+    flood_guards: FloodGuards | None = None,
 ) -> Application:
-    """The bot as a python-telegram-bot Application, not yet started. It owns `memory` and closes it at
-    shutdown."""
-    guard = Guard(config.access, config.flood)
+    """The bot as a python-telegram-bot Application, not yet started. It owns `memory` and the flood guards (this
+    process's counts unless `flood_guards` makes shared ones) and closes them at shutdown."""
+    guard = Guard(config.access, config.flood, flood_guards)
     admin = AdminHandlers(writer, config.max_upload, feeds)
     questions = QuestionHandlers(engine, memory, config.access, admin.help_text)
 
@@ -70,7 +76,7 @@ def build_application(
         admin.start_feeds(app.job_queue)
 
     async def post_shutdown(app: Application) -> None:
-        """Drop the flood notices still waiting; close the conversations."""
+        """Drop the flood notices still waiting; close the flood counts and the conversations."""
         await guard.close()
         memory.close()
 
