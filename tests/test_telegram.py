@@ -939,6 +939,20 @@ def test_two_memories_over_one_store_keep_each_others_turns(new_memory: Callable
     second.close()
 
 
+def test_the_database_keeps_only_each_chats_latest_turns(database_url: str) -> None:
+    """Older turns are deleted as new ones come, not just left unread: a chat's rows never pile up."""
+    from vectorstore.database import connect
+
+    memory = PostgresChatMemory(database_url)
+    for number in range(3 * MAX_TURNS):
+        memory.append(9, Turn(f"q{number}", "q", "a", False))
+    memory.append(10, Turn("other chat", "q", "a", False))
+    memory.close()
+    with connect(database_url) as db:
+        rows = db.execute("SELECT chat_id, count(*) FROM chat_turns GROUP BY chat_id ORDER BY chat_id").fetchall()
+    assert rows == [(9, MAX_TURNS), (10, 1)]
+
+
 def test_turns_appended_at_the_same_moment_are_both_kept(new_memory: Callable[[], ChatMemory]) -> None:
     """Two replicas add a turn to one chat at the same moment, 20 times: after each round both turns are the
     chat's two latest (a memory that read the conversation, added its turn and wrote it back would lose one)."""

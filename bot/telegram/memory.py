@@ -101,10 +101,21 @@ class SqliteChatMemory:
         )
 
 
+# One statement, so one round trip and one transaction: the new turn is inserted, and the chat's turns before its
+# MAX_TURNS - 1 latest are dropped (the statement's snapshot does not see the new one). Two replicas appending at
+# once may leave a turn more than MAX_TURNS, never fewer; reading takes only the latest.
+_APPEND = """
+WITH added AS (INSERT INTO chat_turns (chat_id, turn) VALUES (%(chat_id)s, %(turn)s))
+DELETE FROM chat_turns WHERE chat_id = %(chat_id)s AND seq < (
+    SELECT min(seq) FROM (
+        SELECT seq FROM chat_turns WHERE chat_id = %(chat_id)s ORDER BY seq DESC LIMIT %(older_kept)s
+    ) AS newest)
+"""
+
+
 class PostgresChatMemory:
     """Each chat's turns as rows of one table, shared by every replica. Appending is an INSERT, so two replicas
-    adding turns to one chat at once both keep theirs (nothing is read and written back); the same transaction
-    drops the chat's turns older than its MAX_TURNS most recent, and reading takes only those."""
+    adding turns to one chat at once both keep theirs (nothing is read and written back)."""
 
     def __init__(self, url: str) -> None:
         self._shared = SharedConnection(url, [CHAT_TURNS_TABLE])
@@ -125,13 +136,8 @@ class PostgresChatMemory:
     def append(self, chat_id: int, turn: Turn) -> None:
         from psycopg.types.json import Jsonb
 
-        with self._shared.connection() as db, db.transaction():
-            db.execute("INSERT INTO chat_turns (chat_id, turn) VALUES (%s, %s)", (chat_id, Jsonb(asdict(turn))))
-            db.execute(
-                "DELETE FROM chat_turns WHERE chat_id = %s AND seq < (SELECT min(seq) FROM (SELECT seq FROM"
-                " chat_turns WHERE chat_id = %s ORDER BY seq DESC LIMIT %s) AS newest)",
-                (chat_id, chat_id, MAX_TURNS),
-            )
+        with self._shared.connection() as db:
+            db.execute(_APPEND, {"chat_id": chat_id, "turn": Jsonb(asdict(turn)), "older_kept": MAX_TURNS - 1})
 
     def clear(self, chat_id: int) -> None:
         with self._shared.connection() as db:
