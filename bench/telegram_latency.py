@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))  # the fake Bot API lives with the tests
 from bench.common import cpu_model  # noqa: E402
 from bot.engine import AnswerEngine  # noqa: E402
 from bot.telegram.app import polling  # noqa: E402
-from bot.telegram.guards import FloodLimit  # noqa: E402
+from bot.telegram.flood import FloodLimit  # noqa: E402
 from ingest.pipeline import Ingester, load_paths  # noqa: E402
 from newsdesk.runtime import build_engine  # noqa: E402
 from newsdesk.settings import Settings  # noqa: E402

@@ -383,7 +383,18 @@ def chat() -> None:
 @click.option("--webhook", "webhook_url", metavar="URL", help="Receive updates at this HTTPS URL instead of polling.")
 @click.option("--listen", default="0.0.0.0", show_default=True, help="Address the webhook server listens on.")
 @click.option("--port", default=8443, show_default=True, help="Port the webhook server listens on.")
-@click.option("--secret-token", help="Secret Telegram sends with every webhook call (default: a random one).")
+@click.option(
+    "--secret-token",
+    help="Secret Telegram sends with every webhook call (default: TELEGRAM_WEBHOOK_SECRET, which other users cannot"
+    " read in the process list, else a random one).",
+)
+@click.option(
+    "--no-set-webhook",
+    "set_webhook",
+    flag_value=False,
+    default=True,
+    help="A replica: serve the webhook another process registered, without calling setWebhook.",
+)
 @feed_options
 @friendly_errors
 def bot_command(
@@ -391,6 +402,7 @@ def bot_command(
     listen: str,
     port: int,
     secret_token: str | None,
+    set_webhook: bool,
     feeds: tuple[str, ...],
     interval: float | None,
 ) -> None:
@@ -402,10 +414,12 @@ def bot_command(
       newsdesk bot
       newsdesk bot --feed https://example.org/news/rss.xml
       newsdesk bot --webhook https://bot.example.com/newsdesk --port 8443
+      newsdesk bot --webhook https://bot.example.com/newsdesk --port 8444 --no-set-webhook
     """
     from newsdesk.telegram_bot import run_telegram_bot
 
-    run_telegram_bot(_with_feeds(_settings(), feeds, interval), webhook_url, listen, port, secret_token)
+    settings = _with_feeds(_settings(), feeds, interval)
+    run_telegram_bot(settings, webhook_url, listen, port, secret_token, set_webhook)
 
 
 def squad_options(command: F) -> F:

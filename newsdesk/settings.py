@@ -69,6 +69,8 @@ class Settings(BaseSettings):
 
     telegram_token: SecretStr | None = Field(None, alias="TELEGRAM_TOKEN")
     telegram_base_url: str = Field("https://api.telegram.org/bot", alias="TELEGRAM_BASE_URL")
+    # The secret Telegram sends with every webhook call; one fixed value shared by all webhook replicas.
+    telegram_webhook_secret: SecretStr | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
     allowed_users: TelegramIds = Field(frozenset(), alias="NEWSDESK_ALLOWED_USERS")
     allowed_chats: TelegramIds = Field(frozenset(), alias="NEWSDESK_ALLOWED_CHATS")
     admin_users: TelegramIds = Field(frozenset(), alias="NEWSDESK_ADMIN_USERS")
@@ -97,6 +99,14 @@ class Settings(BaseSettings):
             if not re.fullmatch(r"-?\d+", item):
                 raise ValueError(f"{item!r} is not a Telegram id (use numbers separated by commas)")
         return items
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _secret_token_telegram_accepts(cls, value: SecretStr | None) -> SecretStr | None:
+        """Telegram's rule for a webhook's secret_token, checked here so the error names the setting."""
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("must be 1-256 letters, digits, _ or -")
+        return value
 
     @field_validator("data_dir")
     @classmethod

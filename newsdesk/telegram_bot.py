@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from telegram.ext import Application
 from bot.engine import AnswerEngine
 from bot.telegram.admin import WriteReport
 from bot.telegram.app import BotConfig, Webhook, build_application, log_without_secrets, serve
-from bot.telegram.guards import Access, FloodLimit
-from bot.telegram.memory import CHATS_FILE, SqliteChatMemory
+from bot.telegram.flood import FloodGuards, FloodLimit, PostgresFloodGuard
+from bot.telegram.guards import Access
+from bot.telegram.memory import CHATS_FILE, ChatMemory, PostgresChatMemory, SqliteChatMemory
 from ingest.articles import Article, LoadError
 from ingest.feeds import FeedLog, FeedWatcher
 from ingest.loaders import SUFFIXES, load_file
@@ -106,8 +108,25 @@ def _application(settings: Settings, config: BotConfig, engine: AnswerEngine) ->
             allow_private=settings.allow_private_urls,
         )
         log.info("polling %d feed(s) every %g s", len(settings.feed_urls), settings.feed_interval)
-    memory = SqliteChatMemory(settings.data_dir / CHATS_FILE)
-    return build_application(config, engine, memory, IngestWriter(engine.store, settings, config.max_upload), feeds)
+    writer = IngestWriter(engine.store, settings, config.max_upload)
+    return build_application(config, engine, chat_memory(settings), writer, feeds, flood_guards(settings, config))
+
+
+def chat_memory(settings: Settings) -> ChatMemory:
+    """The chats' conversations: in the database when there is one (replicas share them), else in the data
+    folder."""
+    if settings.database_url is not None:
+        return PostgresChatMemory(settings.database_url.get_secret_value())
+    return SqliteChatMemory(settings.data_dir / CHATS_FILE)
+
+
+def flood_guards(settings: Settings, config: BotConfig) -> FloodGuards | None:
+    """With a database, the flood counts are kept there, so replicas enforce one limit per user together; without
+    one, each process counts for itself (the bot's default)."""
+    if settings.database_url is None:
+        return None
+    url = settings.database_url.get_secret_value()
+    return lambda kind: PostgresFloodGuard(url, config.flood, kind)
 
 
 def run_telegram_bot(
@@ -116,11 +135,38 @@ def run_telegram_bot(
     listen: str = "0.0.0.0",
     port: int = 8443,
     secret_token: str | None = None,
+    set_webhook: bool = True,
 ) -> None:
-    """Serve until interrupted: long polling, or a webhook at `webhook_url`. The settings are checked before the
-    models load, so mistakes show at once."""
+    """Serve until interrupted: long polling, or a webhook at `webhook_url` (registered with Telegram unless
+    `set_webhook` is False: a replica). The settings are checked before the models load, so mistakes show at
+    once."""
     config = bot_config(settings)
-    webhook = Webhook(webhook_url, listen, port, secret_token) if webhook_url is not None else None
+    if webhook_url is None and not set_webhook:
+        raise UserError("--no-set-webhook is for a --webhook replica")
+    webhook = None
+    if webhook_url is not None:
+        secret = webhook_secret(settings, secret_token, set_webhook)
+        webhook = Webhook(webhook_url, secret, listen, port, register=set_webhook)
     api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
-    log_without_secrets({"token": config.token, "api-key": api_key})
+    log_without_secrets(
+        {"token": config.token, "api-key": api_key, "webhook-secret": webhook.secret_token if webhook else ""}
+    )
     serve(_application(settings, config, build_engine(settings)), webhook)
+
+
+def webhook_secret(settings: Settings, option: str | None, registers: bool) -> str:
+    """The secret Telegram must send with every webhook call: --secret-token, else TELEGRAM_WEBHOOK_SECRET, else a
+    random one for this process alone. A random one suits a single process that registers the webhook, never
+    replicas, which would each invent their own: they are possible as soon as NEWSDESK_DATABASE_URL is set (the
+    chats' memory and flood limits are shared then), and a process that does not register is one."""
+    if option is not None:
+        return option
+    if settings.telegram_webhook_secret is not None:
+        return settings.telegram_webhook_secret.get_secret_value()
+    if not registers:
+        raise UserError("--no-set-webhook serves the webhook another process registered: set TELEGRAM_WEBHOOK_SECRET"
+                        " to its secret")  # fmt: skip
+    if settings.database_url is not None:
+        raise UserError("webhook replicas are possible with NEWSDESK_DATABASE_URL set, and they must share one"
+                        " secret: set TELEGRAM_WEBHOOK_SECRET")  # fmt: skip
+    return secrets.token_urlsafe(32)

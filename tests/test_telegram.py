@@ -16,9 +16,14 @@ import json
 import logging
 import math
 import re
+import socket
 import sqlite3
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from html import escape
 from pathlib import Path
@@ -28,6 +33,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 from telegram import Update
 from telegram.ext import TypeHandler
 
@@ -36,9 +42,9 @@ from bot.answers import Answer, Source
 from bot.conversation import MAX_TURNS, Turn
 from bot.engine import AnswerEngine
 from bot.render import answer_html, split_message, telegram_length
-from bot.telegram.app import RedactSecrets, polling
-from bot.telegram.guards import FloodLimit
-from bot.telegram.memory import CHATS_FILE, SqliteChatMemory
+from bot.telegram.app import RedactSecrets, Webhook, polling, webhook_serving
+from bot.telegram.flood import FloodGuard, FloodLimit, LocalFloodGuard, PostgresFloodGuard
+from bot.telegram.memory import CHATS_FILE, ChatMemory, PostgresChatMemory, SqliteChatMemory
 from ingest.articles import Article
 from ingest.pipeline import Ingester, load_paths
 from newsdesk.cli import cli
@@ -47,6 +53,7 @@ from newsdesk.telegram_bot import run_telegram_bot, telegram_application
 from tests.conftest import EXAMPLES
 from tests.fakes.pages import serve_pages
 from tests.fakes.telegram_server import FakeBotApi
+from vectorstore.embeddings import NewsEmbeddings
 from vectorstore.errors import UserError
 from vectorstore.records import Hit
 from vectorstore.store import Store
@@ -665,6 +672,61 @@ def test_commands_do_not_count_against_the_question_limit(
     assert [count for count, _ in not_answered(sent[6:])] == [1]
 
 
+@pytest.fixture(params=["local", "postgres"])
+def new_flood_guard(request: pytest.FixtureRequest) -> Iterator[Callable[[FloodLimit, str], FloodGuard]]:
+    """Makes flood guards (a limit, a kind of message) as each replica would: this process's counts, or the
+    database's; closed after the test."""
+    made: list[FloodGuard] = []
+    url = request.getfixturevalue("database_url") if request.param == "postgres" else ""
+
+    def make(limit: FloodLimit, kind: str) -> FloodGuard:
+        made.append(PostgresFloodGuard(url, limit, kind) if url else LocalFloodGuard(limit))
+        return made[-1]
+
+    yield make
+    for guard in made:
+        guard.close()
+
+
+def test_a_flood_guard_admits_the_limit_then_says_how_long_to_wait(
+    new_flood_guard: Callable[[FloodLimit, str], FloodGuard],
+) -> None:
+    """Three admitted, then refused (a refusal is not counted) with a wait within the window; other users and a
+    window that has moved on are admitted again."""
+    strict = new_flood_guard(FloodLimit(messages=3, seconds=60), "question")
+    brief = new_flood_guard(FloodLimit(messages=1, seconds=0.2), "command")
+
+    async def scenario() -> tuple[list[bool], float, float, bool, list[bool]]:
+        admitted = [await strict.admit(5) for _ in range(5)]
+        wait = await strict.wait(5)
+        first = await brief.admit(5)
+        await asyncio.sleep(0.3)
+        return admitted, wait, await strict.wait(6), await strict.admit(6), [first, await brief.admit(5)]
+
+    admitted, wait, nothing_to_wait, other_user, after_the_window = asyncio.run(scenario())
+    assert admitted == [True, True, True, False, False]
+    assert 0 < wait <= 60 and nothing_to_wait == 0
+    assert other_user and after_the_window == [True, True]
+
+
+def test_replicas_sharing_the_database_enforce_one_limit_per_user(database_url: str) -> None:
+    """Two replicas' guards admit 40 messages of one user at once: 5 in all pass, as with one replica; the
+    commands' count is apart from the questions'."""
+    limit = FloodLimit(messages=5, seconds=60)
+    guards = [PostgresFloodGuard(database_url, limit, "question") for _ in range(2)]
+    commands = PostgresFloodGuard(database_url, limit, "command")
+
+    async def scenario() -> list[bool]:
+        return await asyncio.gather(*(guards[n % 2].admit(77) for n in range(40)))
+
+    try:
+        assert sum(asyncio.run(scenario())) == 5
+        assert asyncio.run(commands.admit(77))
+    finally:
+        for guard in [*guards, commands]:
+            guard.close()
+
+
 def test_sources_pages_with_very_long_titles_are_one_message_each(
     embedder,  # type: ignore[no-untyped-def]
     fake: FakeBotApi,
@@ -798,6 +860,41 @@ def test_bad_settings_are_refused_before_anything_starts(tmp_path: Path, monkeyp
         Settings(_env_file=None)  # type: ignore[call-arg]
 
 
+@pytest.mark.parametrize(
+    ("environment", "options", "expected"),
+    [
+        (
+            {"NEWSDESK_DATABASE_URL": "postgresql://newsdesk@db.example/newsdesk"},
+            [],
+            "webhook replicas are possible with NEWSDESK_DATABASE_URL set, and they must share one secret: set"
+            " TELEGRAM_WEBHOOK_SECRET",
+        ),
+        ({}, ["--no-set-webhook"], "--no-set-webhook serves the webhook another process registered: set"),
+        (
+            {"TELEGRAM_WEBHOOK_SECRET": "not secret!"},
+            [],
+            "TELEGRAM_WEBHOOK_SECRET=<hidden> (from the environment): must be 1-256 letters, digits, _ or -",
+        ),
+    ],
+)
+def test_webhook_replicas_need_one_fixed_secret(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], options: list[str], expected: str
+) -> None:
+    """Checked before anything starts (no database is reached, no model loads): one line naming the setting."""
+    monkeypatch.setenv("TELEGRAM_TOKEN", TOKEN)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(cli, ["bot", "--webhook", "https://bot.example.com/hook", *options])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert expected in result.output and "not secret!" not in result.output
+
+
+def test_no_set_webhook_is_for_webhook_replicas(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_TOKEN", TOKEN)
+    result = CliRunner().invoke(cli, ["bot", "--no-set-webhook"])
+    assert result.exit_code == 1 and "--no-set-webhook is for a --webhook replica" in result.output
+
+
 def test_the_token_and_api_key_never_reach_the_logs() -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -818,17 +915,62 @@ def test_the_token_and_api_key_never_reach_the_logs() -> None:
     assert "sk-secret-42" not in output and "<api-key>" in output
 
 
-def test_two_memories_over_one_file_keep_each_others_turns(tmp_path: Path) -> None:
-    """A turn is added to what the file holds, not to a copy read earlier: two processes (here two connections)
-    appending to one chat lose nothing, and the chat keeps its MAX_TURNS most recent turns."""
-    first, second = SqliteChatMemory(tmp_path / CHATS_FILE), SqliteChatMemory(tmp_path / CHATS_FILE)
+@pytest.fixture(params=["sqlite", "postgres"])
+def new_memory(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], ChatMemory]:
+    """Makes memories over one store, as each process (a bot, a replica) would open it: the SQLite file of one
+    host, or the database replicas share."""
+    if request.param == "sqlite":
+        return lambda: SqliteChatMemory(tmp_path / CHATS_FILE)
+    url = request.getfixturevalue("database_url")
+    return lambda: PostgresChatMemory(url)
+
+
+def test_two_memories_over_one_store_keep_each_others_turns(new_memory: Callable[[], ChatMemory]) -> None:
+    """A turn is added to what the store holds, not to a copy read earlier: two processes (here two memories)
+    appending to one chat in turn lose nothing, and the chat keeps its MAX_TURNS most recent turns."""
+    first, second = new_memory(), new_memory()
     for number in range(MAX_TURNS + 2):
         (first, second)[number % 2].append(9, Turn(f"q{number}", f"q{number}", "a", False))
     assert [turn.question for turn in first.get(9).turns] == [f"q{n}" for n in range(2, MAX_TURNS + 2)]
+    assert second.get(9).turns == first.get(9).turns and not second.get(10).turns
     second.clear(9)
     assert not first.get(9).turns
     first.close()
     second.close()
+
+
+def test_the_database_keeps_only_each_chats_latest_turns(database_url: str) -> None:
+    """Older turns are deleted as new ones come, not just left unread: a chat's rows never pile up."""
+    from vectorstore.database import connect
+
+    memory = PostgresChatMemory(database_url)
+    for number in range(3 * MAX_TURNS):
+        memory.append(9, Turn(f"q{number}", "q", "a", False))
+    memory.append(10, Turn("other chat", "q", "a", False))
+    memory.close()
+    with connect(database_url) as db:
+        rows = db.execute("SELECT chat_id, count(*) FROM chat_turns GROUP BY chat_id ORDER BY chat_id").fetchall()
+    assert rows == [(9, MAX_TURNS), (10, 1)]
+
+
+def test_turns_appended_at_the_same_moment_are_both_kept(new_memory: Callable[[], ChatMemory]) -> None:
+    """Two replicas add a turn to one chat at the same moment, 20 times: after each round both turns are the
+    chat's two latest (a memory that read the conversation, added its turn and wrote it back would lose one)."""
+    memories = [new_memory(), new_memory()]
+    start = threading.Barrier(2)
+    rounds_seen: list[list[str]] = []
+
+    def add(side: int, number: int) -> None:
+        start.wait()
+        memories[side].append(9, Turn(f"{side}-{number}", "q", "a", False))
+
+    with ThreadPoolExecutor(2) as pool:
+        for number in range(20):
+            list(pool.map(add, [0, 1], [number, number]))
+            rounds_seen.append(sorted(turn.question for turn in list(memories[1].get(9).turns)[-2:]))
+    assert rounds_seen == [[f"0-{n}", f"1-{n}"] for n in range(20)]
+    for memory in memories:
+        memory.close()
 
 
 def test_conversations_file_is_plain_sqlite(tmp_path: Path) -> None:
@@ -901,8 +1043,9 @@ def test_split_message_at_telegram_size_keeps_whole_words(html_text: str) -> Non
 
 @pytest.mark.slow
 def test_webhook_mode_as_a_process(fake: FakeBotApi, tmp_path: Path) -> None:
-    """`newsdesk bot --webhook`: it registers the webhook with its secret, answers updates posted with the
-    secret, and ignores posts without it."""
+    """`newsdesk bot --webhook`: it registers the webhook with the secret of TELEGRAM_WEBHOOK_SECRET, answers
+    updates posted with the secret, and refuses posts without it; the secret never reaches its logs, even at DEBUG
+    (python-telegram-bot logs setWebhook's parameters)."""
     import json
     import os
     import signal
@@ -920,19 +1063,25 @@ def test_webhook_mode_as_a_process(fake: FakeBotApi, tmp_path: Path) -> None:
         "NEWSDESK_DATA_DIR": str(tmp_path / "data"),
         "TELEGRAM_TOKEN": fake.token,
         "TELEGRAM_BASE_URL": fake.base_url,
+        "TELEGRAM_WEBHOOK_SECRET": "s3cret-of-the-replicas",
     }
     subprocess.run([sys.executable, "-m", "ingest", str(EXAMPLES)], env=env, check=True, capture_output=True)
     hook = f"http://127.0.0.1:{port}/hook"
-    command = [sys.executable, "-m", "newsdesk.cli", "bot", "--webhook", hook, "--listen", "127.0.0.1"]
+    arguments = ["newsdesk", "bot", "--webhook", hook, "--listen", "127.0.0.1", "--port", str(port)]
+    launch = (
+        "import logging, sys; logging.basicConfig(level=logging.DEBUG, stream=sys.stderr); "
+        f"sys.argv = {arguments!r}; from newsdesk.cli import main; main()"
+    )
     process = subprocess.Popen(
-        [*command, "--port", str(port), "--secret-token", "s3cret"],
+        [sys.executable, "-c", launch],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     try:
         registered = fake.wait_for(lambda c: c["method"] == "setWebhook", timeout=90)
-        assert registered["params"]["url"] == hook and registered["params"]["secret_token"] == "s3cret"
+        assert registered["params"]["url"] == hook
+        assert registered["params"]["secret_token"] == "s3cret-of-the-replicas"
 
         def post(update: dict, secret: str) -> int:
             request = urllib.request.Request(
@@ -958,14 +1107,105 @@ def test_webhook_mode_as_a_process(fake: FakeBotApi, tmp_path: Path) -> None:
             "text": "Who won the regional election in Haute-Corvelle?",
         }
         assert post({"update_id": 1, "message": message}, "wrong") == 403
-        assert post({"update_id": 2, "message": message}, "s3cret") == 200
+        assert post({"update_id": 2, "message": message}, "s3cret-of-the-replicas") == 200
         [reply] = fake.wait_for_messages(4242, 1, timeout=60)
         assert "Guérin" in reply["text"]
         assert len(fake.sent_messages(4242)) == 1
     finally:
         process.send_signal(signal.SIGINT)
         _, errors = process.communicate(timeout=30)
-    assert fake.token not in errors.decode()
+    logs = errors.decode()
+    assert fake.token not in logs and "s3cret-of-the-replicas" not in logs and "<webhook-secret>" in logs
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def post_update(address: str, update: dict, secret: str | None) -> int:
+    """POST an update to a webhook listener as Telegram would (with `secret`, unless None); the HTTP status."""
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+    request = urllib.request.Request(address, json.dumps(update).encode(), headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_two_webhook_replicas_share_one_database(
+    hashing_embedder: NewsEmbeddings, database_url: str, fake: FakeBotApi, tmp_path: Path
+) -> None:
+    """Two Applications behind one webhook URL, as two `newsdesk bot --webhook` replicas on two hosts, the second
+    with --no-set-webhook, sharing one database; the fake Bot API delivers updates to them in turn, as a load
+    balancer would. A follow-up that reaches the other replica is rewritten with the first one's turn; one
+    user's flood limit holds across both; a call without the secret or with a wrong one is refused; only the
+    first replica registers the webhook, and neither deletes it when it stops. (One engine serves both here, with
+    the hashing embedder, under which the answers are refusals: the articles are not the point, the catalog's
+    sharing is tested with the catalog, and the follow-up's rewritten search shows what the replica knew.)"""
+    store = Store(tmp_path / "store", hashing_embedder)
+    Ingester(store).ingest(load_paths([EXAMPLES], 10**7))
+    engine = AnswerEngine(store)
+    secret = "replica-secret_42"
+    shared = {"database_url": SecretStr(database_url), "telegram_webhook_secret": SecretStr(secret)}
+    hosts = [bot_settings(tmp_path / host, fake).model_copy(update=shared) for host in ("host-a", "host-b")]
+    flood = FloodLimit(messages=2, seconds=60, notice_every=1.0)
+    ports = [free_port(), free_port()]
+    addresses = [f"http://127.0.0.1:{port}/hook" for port in ports]
+    hooks = [
+        Webhook("https://bot.example.com/hook", secret, "127.0.0.1", ports[0]),
+        Webhook("https://bot.example.com/hook", secret, "127.0.0.1", ports[1], register=False),
+    ]
+    question, follow_up = "Which club did Yanis Koné join?", "And until when is his contract?"
+    message = {
+        "message_id": 1,
+        "date": int(time.time()),
+        "chat": {"id": 304, "type": "private"},
+        "from": {"id": 304, "is_bot": False, "first_name": "W"},
+        "text": question,
+    }
+
+    async def scenario() -> tuple[list[dict], list[dict], list[int]]:
+        async with contextlib.AsyncExitStack() as replicas:
+            for settings, hook in zip(hosts, hooks, strict=True):  # each with its own data folder, as on two hosts
+                app = telegram_application(settings, engine, flood)
+                await replicas.enter_async_context(webhook_serving(app, hook))
+            fake.deliver_to(*addresses)
+            conversation = await converse(fake, 301, question, follow_up)  # to the first replica, then the second
+            fake.send_text(302, follow_up)  # the same follow-up in a new chat, to the first replica
+            await replies(fake, 302)
+            for _ in range(4):  # questions 1 and 3 reach the second replica, 2 and 4 the first
+                fake.send_text(303, question)
+            flooded = await until_sent(fake, 303, lambda sent: sum(n for n, _ in not_answered(sent)) >= 2)
+            statuses = [
+                await asyncio.to_thread(post_update, addresses[1], {"update_id": 900, "message": message}, None),
+                await asyncio.to_thread(post_update, addresses[1], {"update_id": 901, "message": message}, "wrong"),
+                await asyncio.to_thread(post_update, addresses[1], {"update_id": 902, "message": message}, secret),
+            ]
+            await replies(fake, 304)
+        return conversation, flooded, statuses
+
+    (first, second), flooded, statuses = asyncio.run(scenario())
+    delivered = fake.deliveries()
+    assert [d["address"] for d in delivered[:2]] == addresses and all(d["status"] == 200 for d in delivered)
+    assert first["reply_to_message"]["text"] == question and second["reply_to_message"]["text"] == follow_up
+    memory = PostgresChatMemory(database_url)
+    [asked, followed] = memory.get(301).turns
+    [on_its_own] = memory.get(302).turns
+    memory.close()
+    assert asked.search_query == question and followed.search_query == f"{follow_up} ({question})"
+    assert on_its_own.search_query == follow_up  # the rewrite came from the chat's turn, not from the words
+    answered = [m for m in flooded if not not_answered([m])]
+    assert len(answered) == 2 and sum(n for n, _ in not_answered(flooded)) == 2
+    assert statuses == [403, 403, 200] and len(fake.sent_messages(304)) == 1
+    [registered] = fake.calls("setWebhook")
+    assert registered["params"]["url"] == "https://bot.example.com/hook"
+    assert registered["params"]["secret_token"] == secret
+    assert fake.calls("deleteWebhook") == []
 
 
 LATE_NEWS = """title Verdal opens a night train to the coast

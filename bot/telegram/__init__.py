@@ -8,9 +8,11 @@ chat's questions are answered in order.
 One module per reason to change:
 - `app`: the python-telegram-bot Application and its transport (builder, defaults, polling, webhook);
 - `guards`: who may ask and how often, one handler in front of all the others;
+- `flood`: the per-user counts behind the flood limit, in this process or shared by replicas in the database;
 - `questions`: answering, and the commands around it (/start, /help, /ask, /reset, /sources);
 - `admin`: admins' writes (uploads, /ingest) and feed polling, through an `ArticleWriter` the caller gives;
-- `memory`: each chat's conversation, behind the small `ChatMemory` interface;
+- `memory`: each chat's conversation, behind the small `ChatMemory` interface (a SQLite file, or PostgreSQL);
+- `shared`: the connection through which replicas share the memory and the flood counts;
 - `replies`: how the bot speaks in a chat (HTML replies, "typing…", the language of its own words).
 
 The bot reads no settings and imports nothing from `ingest`: `newsdesk.telegram_bot` builds it from the

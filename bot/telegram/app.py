@@ -8,9 +8,8 @@ import datetime as dt
 import importlib.util
 import logging
 import re
-import secrets
 import traceback
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,12 +17,13 @@ from urllib.parse import urlsplit
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults
+from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults, Updater
 from telegram.request import HTTPXRequest, RequestData
 
 from bot.engine import AnswerEngine
 from bot.telegram.admin import AdminHandlers, ArticleWriter, Feeds
-from bot.telegram.guards import Access, FloodLimit, Guard
+from bot.telegram.flood import FloodGuards, FloodLimit
+from bot.telegram.guards import Access, Guard
 from bot.telegram.memory import ChatMemory
 from bot.telegram.questions import QuestionHandlers
 from bot.telegram.replies import language, reply_plain, user_language
@@ -58,11 +58,16 @@ class BotConfig:
 
 
 def build_application(
-    config: BotConfig, engine: AnswerEngine, memory: ChatMemory, writer: ArticleWriter, feeds: Feeds | None = None
+    config: BotConfig,
+    engine: AnswerEngine,
+    memory: ChatMemory,
+    writer: ArticleWriter,
+    feeds: Feeds | None = None,
+    flood_guards: FloodGuards | None = None,
 ) -> Application:
-    """The bot as a python-telegram-bot Application, not yet started. It owns `memory` and closes it at
-    shutdown."""
-    guard = Guard(config.access, config.flood)
+    """The bot as a python-telegram-bot Application, not yet started. It owns `memory` and the flood guards (this
+    process's counts unless `flood_guards` makes shared ones) and closes them at shutdown."""
+    guard = Guard(config.access, config.flood, flood_guards)
     admin = AdminHandlers(writer, config.max_upload, feeds)
     questions = QuestionHandlers(engine, memory, config.access, admin.help_text)
 
@@ -71,7 +76,7 @@ def build_application(
         admin.start_feeds(app.job_queue)
 
     async def post_shutdown(app: Application) -> None:
-        """Drop the flood notices still waiting; close the conversations."""
+        """Drop the flood notices still waiting; close the flood counts and the conversations."""
         await guard.close()
         memory.close()
 
@@ -149,20 +154,29 @@ def _parseable(raw: dict[str, Any]) -> dict[str, Any]:
 async def polling(
     app: Application, poll_timeout: float = 10.0, allowed_updates: list[str] | None = None
 ) -> AsyncIterator[Application]:
-    """Run the bot by long polling inside an event loop that is already running (tests, benchmarks), with the
-    start-up and shut-down hooks `run_polling` calls."""
+    """Run the bot by long polling inside an event loop that is already running (tests, benchmarks)."""
+    updates = ALLOWED_UPDATES if allowed_updates is None else allowed_updates
+
+    def start(updater: Updater) -> Awaitable[object]:
+        return updater.start_polling(timeout=dt.timedelta(seconds=poll_timeout), allowed_updates=updates)
+
+    async with _running(app, start):
+        yield app
+
+
+@contextlib.asynccontextmanager
+async def _running(app: Application, start_updates: Callable[[Updater], Awaitable[object]]) -> AsyncIterator[None]:
+    """The Application started and stopped with the hooks `run_polling` and `run_webhook` call, its updater
+    receiving updates as `start_updates` starts it."""
     assert app.updater is not None
     await app.initialize()
     try:
         if app.post_init:
             await app.post_init(app)
-        await app.updater.start_polling(
-            timeout=dt.timedelta(seconds=poll_timeout),
-            allowed_updates=ALLOWED_UPDATES if allowed_updates is None else allowed_updates,
-        )
+        await start_updates(app.updater)
         await app.start()
         try:
-            yield app
+            yield
         finally:
             await app.updater.stop()
             await app.stop()
@@ -174,19 +188,61 @@ async def polling(
 
 @dataclass(frozen=True)
 class Webhook:
-    """Receive updates at `url` (Telegram must reach it over HTTPS and send `secret_token`, generated when not
-    given) from a server listening on `listen`:`port`. Checked when made, before any model loads."""
+    """Receive updates at `url` (Telegram must reach it over HTTPS and send `secret_token` with every call) from a
+    server listening on `listen`:`port`. Checked when made, before any model loads.
+
+    Replicas behind one URL share one fixed secret, and only one of them registers the webhook (`register`); the
+    others serve it as registered. No process deletes it when it stops (python-telegram-bot's Updater does not),
+    so the registering process's restart never cuts the replicas off; `newsdesk bot` in polling mode deletes it
+    at start, as polling requires.
+    """
 
     url: str
+    secret_token: str
     listen: str = "0.0.0.0"
     port: int = 8443
-    secret_token: str | None = None
+    register: bool = True
 
     def __post_init__(self) -> None:
-        if self.secret_token is not None and not _SECRET_TOKEN.fullmatch(self.secret_token):
+        if not _SECRET_TOKEN.fullmatch(self.secret_token):
             raise UserError("the secret token must be 1-256 letters, digits, _ or -")
         if importlib.util.find_spec("tornado") is None:
             raise UserError('webhook mode needs tornado: pip install "python-telegram-bot[webhooks]"')
+
+    def arguments(self) -> dict[str, Any]:
+        """`Application.run_webhook`'s and `Updater.start_webhook`'s arguments."""
+        return {
+            "listen": self.listen,
+            "port": self.port,
+            "url_path": urlsplit(self.url).path.lstrip("/"),
+            "webhook_url": self.url,
+            "secret_token": self.secret_token,
+            "allowed_updates": ALLOWED_UPDATES,
+        }
+
+
+class ReplicaUpdater(Updater):
+    """python-telegram-bot's Updater for a replica (--no-set-webhook): it serves the webhook and checks the secret
+    of every call, but never calls setWebhook or deleteWebhook. PTB's `start_webhook` always registers the
+    webhook, in `Updater._bootstrap` (pinned PTB 22.8); tests/test_telegram.py checks that a replica makes no such
+    call, so a PTB that moved it would fail there, not in production."""
+
+    async def _bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        log.info("serving the webhook as registered by another process (--no-set-webhook)")
+
+
+def as_webhook_server(app: Application, webhook: Webhook) -> None:
+    """Prepare `app` to serve `webhook`: a replica gets the updater that leaves the registration alone."""
+    if not webhook.register:
+        app.updater = ReplicaUpdater(app.bot, app.update_queue)
+
+
+@contextlib.asynccontextmanager
+async def webhook_serving(app: Application, webhook: Webhook) -> AsyncIterator[Application]:
+    """Serve the webhook inside an event loop that is already running (tests)."""
+    as_webhook_server(app, webhook)
+    async with _running(app, lambda updater: updater.start_webhook(**webhook.arguments())):
+        yield app
 
 
 def serve(app: Application, webhook: Webhook | None = None) -> None:
@@ -194,14 +250,8 @@ def serve(app: Application, webhook: Webhook | None = None) -> None:
     if webhook is None:
         app.run_polling(allowed_updates=ALLOWED_UPDATES)
         return
-    app.run_webhook(
-        listen=webhook.listen,
-        port=webhook.port,
-        url_path=urlsplit(webhook.url).path.lstrip("/"),
-        webhook_url=webhook.url,
-        secret_token=webhook.secret_token or secrets.token_urlsafe(32),
-        allowed_updates=ALLOWED_UPDATES,
-    )
+    as_webhook_server(app, webhook)
+    app.run_webhook(**webhook.arguments())
 
 
 def log_without_secrets(secrets: dict[str, str]) -> None:

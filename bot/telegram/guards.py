@@ -12,7 +12,6 @@ import asyncio
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from math import ceil
@@ -22,6 +21,7 @@ from telegram import Message, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, BaseHandler, ContextTypes, TypeHandler, filters
 
+from bot.telegram.flood import FloodGuards, FloodLimit, LocalFloodGuard
 from bot.telegram.replies import language, reply_plain, user_language
 from bot.texts import text
 
@@ -35,7 +35,8 @@ NOTICE_GATHER = 1.0  # a burst of messages over the limit is reported in one not
 @dataclass(frozen=True)
 class Access:
     """Who may talk to the bot: with no allowlist everyone; else listed users anywhere and anyone in a listed
-    chat. Admins are always let in, and alone may add articles."""
+    chat. Admins are always let in, and alone may add articles. Read from the settings at start and never changed
+    at run time, so replicas started with the same settings agree without sharing anything."""
 
     users: frozenset[int] = frozenset()
     chats: frozenset[int] = frozenset()
@@ -48,17 +49,6 @@ class Access:
 
     def is_admin(self, user_id: int) -> bool:
         return user_id in self.admins
-
-
-@dataclass(frozen=True)
-class FloodLimit:
-    """At most `messages` questions from one user per `seconds`, and as many commands besides: commands are
-    counted apart, so /help or /sources never costs a question. A user over the limit is told at most once per
-    `notice_every` seconds how many messages were not answered."""
-
-    messages: int = 8
-    seconds: float = 30.0
-    notice_every: float = 5.0
 
 
 def no_words(message: Message) -> str:
@@ -78,36 +68,6 @@ class Rule:
     kind: Literal["question", "command", "button", "open"]
     words: Callable[[Message], str] = no_words
     admins_only: bool = False
-
-
-class FloodGuard:
-    """Sliding-window counts per user, so one user cannot keep the engine busy for everyone else."""
-
-    def __init__(self, limit: FloodLimit) -> None:
-        self.limit = limit
-        self._recent: dict[int, deque[float]] = {}
-
-    def admit(self, user_id: int) -> bool:
-        """True, and counted, when the user is under the limit; a message refused is not counted, so a user who
-        keeps sending is let in again as soon as the window moves on."""
-        now = time.monotonic()
-        if len(self._recent) > 4096:  # forget users who have been quiet for a whole window
-            for quiet in [u for u, times in self._recent.items() if times[-1] < now - self.limit.seconds]:
-                del self._recent[quiet]
-        times = self._recent.setdefault(user_id, deque())
-        while times and times[0] < now - self.limit.seconds:
-            times.popleft()
-        if len(times) < self.limit.messages:
-            times.append(now)
-            return True
-        return False
-
-    def wait(self, user_id: int) -> float:
-        """Seconds until the user's next message would be admitted (0 when it would be now)."""
-        times = self._recent.get(user_id)
-        if not times or len(times) < self.limit.messages:
-            return 0.0
-        return max(0.0, times[0] + self.limit.seconds - time.monotonic())
 
 
 @dataclass
@@ -177,11 +137,14 @@ Route = tuple[BaseHandler, Rule]  # a handler and how the guard treats what it t
 
 
 class Guard:
-    """The access and flood checks, in front of every handler."""
+    """The access and flood checks, in front of every handler. The counts are kept by `flood_guards` (this
+    process's memory unless given: the database for replicas); the notices are sent by the replica that dropped
+    the message, so a user flooding two replicas may hear from each."""
 
-    def __init__(self, access: Access, flood: FloodLimit) -> None:
+    def __init__(self, access: Access, flood: FloodLimit, flood_guards: FloodGuards | None = None) -> None:
         self.access = access
-        self.floods = {"question": FloodGuard(flood), "command": FloodGuard(flood)}
+        make = flood_guards or (lambda kind: LocalFloodGuard(flood))
+        self.floods = {"question": make("question"), "command": make("command")}
         self.unanswered = UnansweredNotices(flood.notice_every, reply_plain)
         self._routes: list[Route] = []
 
@@ -222,8 +185,8 @@ class Guard:
             return False
         words = rule.words(message)
         flood = self.floods[rule.kind]
-        if not flood.admit(user.id):
-            self.unanswered.dropped(user.id, message, language(message, words), flood.wait(user.id))
+        if not await flood.admit(user.id):
+            self.unanswered.dropped(user.id, message, language(message, words), await flood.wait(user.id))
             return False
         if not self.access.allows(user.id, message.chat_id):
             log.info("refused user %s in chat %s", user.id, message.chat_id)
@@ -237,6 +200,8 @@ class Guard:
 
     async def close(self) -> None:
         await self.unanswered.close()
+        for flood in self.floods.values():
+            flood.close()
 
 
 def _takes(handler: BaseHandler, update: Update) -> bool:

@@ -1,6 +1,7 @@
 """Each chat's conversation, kept between questions and across restarts, behind a small interface: the bot needs
-only a chat's recent turns, to add one, and to forget them. Today's implementation is a SQLite file in the data
-folder; bot replicas on several hosts need a shared one (the same three calls over a database server)."""
+only a chat's recent turns, to add one, and to forget them. One process keeps them in a SQLite file in the data
+folder; bot replicas on several hosts share them in PostgreSQL (NEWSDESK_DATABASE_URL), so a follow-up that
+reaches another replica than the question before it is still understood."""
 
 from __future__ import annotations
 
@@ -8,14 +9,20 @@ import logging
 import sqlite3
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Protocol
 
-from bot.conversation import Conversation, Turn
+from bot.conversation import MAX_TURNS, Conversation, Turn
+from bot.telegram.shared import SharedConnection
 
 log = logging.getLogger(__name__)
 
 CHATS_FILE = "telegram_chats.sqlite3"
+CHAT_TURNS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS chat_turns (chat_id BIGINT NOT NULL, seq BIGINT GENERATED ALWAYS AS IDENTITY,"
+    " turn JSONB NOT NULL, added_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (chat_id, seq))"
+)
 
 
 class ChatMemory(Protocol):
@@ -92,3 +99,49 @@ class SqliteChatMemory:
             "INSERT OR REPLACE INTO conversations (chat_id, turns, updated_at) VALUES (?, ?, ?)",
             (chat_id, conversation.to_json(), time.time()),
         )
+
+
+# One statement, so one round trip and one transaction: the new turn is inserted, and the chat's turns before its
+# MAX_TURNS - 1 latest are dropped (the statement's snapshot does not see the new one). Two replicas appending at
+# once may leave a turn more than MAX_TURNS, never fewer; reading takes only the latest.
+_APPEND = """
+WITH added AS (INSERT INTO chat_turns (chat_id, turn) VALUES (%(chat_id)s, %(turn)s))
+DELETE FROM chat_turns WHERE chat_id = %(chat_id)s AND seq < (
+    SELECT min(seq) FROM (
+        SELECT seq FROM chat_turns WHERE chat_id = %(chat_id)s ORDER BY seq DESC LIMIT %(older_kept)s
+    ) AS newest)
+"""
+
+
+class PostgresChatMemory:
+    """Each chat's turns as rows of one table, shared by every replica. Appending is an INSERT, so two replicas
+    adding turns to one chat at once both keep theirs (nothing is read and written back)."""
+
+    def __init__(self, url: str) -> None:
+        self._shared = SharedConnection(url, [CHAT_TURNS_TABLE])
+
+    def get(self, chat_id: int) -> Conversation:
+        with self._shared.connection() as db:
+            rows = db.execute(
+                "SELECT turn FROM (SELECT seq, turn FROM chat_turns WHERE chat_id = %s ORDER BY seq DESC LIMIT %s)"
+                " AS newest ORDER BY seq",
+                (chat_id, MAX_TURNS),
+            ).fetchall()
+        try:
+            return Conversation([Turn(**turn) for (turn,) in rows])
+        except TypeError as exc:  # a damaged row costs that chat its history, nothing more
+            log.warning("chat %s: unreadable conversation, starting afresh (%s)", chat_id, exc)
+            return Conversation()
+
+    def append(self, chat_id: int, turn: Turn) -> None:
+        from psycopg.types.json import Jsonb
+
+        with self._shared.connection() as db:
+            db.execute(_APPEND, {"chat_id": chat_id, "turn": Jsonb(asdict(turn)), "older_kept": MAX_TURNS - 1})
+
+    def clear(self, chat_id: int) -> None:
+        with self._shared.connection() as db:
+            db.execute("DELETE FROM chat_turns WHERE chat_id = %s", (chat_id,))
+
+    def close(self) -> None:
+        self._shared.close()

@@ -11,6 +11,8 @@ Wire facts this relies on (PTB 22.x):
 * Parameters arrive form-encoded (multipart when uploading); non-string values are
   JSON-encoded inside the form. JSON bodies are accepted too.
 * Startup is getMe, deleteWebhook, then getUpdates long polls; ``offset`` confirms updates.
+* With a webhook set (``setWebhook``) and addresses given by ``deliver_to``, updates are POSTed
+  instead, JSON with the registered ``X-Telegram-Bot-Api-Secret-Token``, to each address in turn.
 
 Fidelity notes: ``parse_mode="HTML"`` is parsed like Telegram does (tags become entities,
 unsupported tags / stray ``<`` give 400 "can't parse entities"); Markdown modes are passed
@@ -358,6 +360,10 @@ class FakeBotApi:
         self._file_paths: dict[str, str] = {}  # file_path -> file_id
         self._commands: dict[str, list[JSONDict]] = {}
         self._webhook: JSONDict = {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+        self._webhook_secret = ""
+        self._delivery_addresses: list[str] = []
+        self._deliveries: list[JSONDict] = []
+        self._delivery_thread: threading.Thread | None = None
         methods: dict[str, Callable[[JSONDict, dict[str, UploadedFile]], Any]] = {
             "getMe": lambda p, f: copy.deepcopy(self.bot_user),
             "deleteWebhook": self._delete_webhook,
@@ -402,8 +408,11 @@ class FakeBotApi:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._delivery_thread is not None:
+            self._delivery_thread.join(timeout=15)
         self._server = None
         self._thread = None
+        self._delivery_thread = None
 
     def __enter__(self) -> FakeBotApi:
         return self.start()
@@ -566,6 +575,21 @@ class FakeBotApi:
                 message.pop("entities", None)
             self._enqueue({"edited_message": copy.deepcopy(message)})
 
+    def deliver_to(self, *addresses: str) -> None:
+        """Deliver updates by webhook once one is set, as Telegram does, each to the next of ``addresses`` in turn
+        (a load balancer in front of bot replicas: the registered URL is the public one, the addresses are where
+        the replicas listen). One POST at a time; each is recorded (``deliveries``), none is retried."""
+        with self._cond:
+            self._delivery_addresses = list(addresses)
+            if self._delivery_thread is None:
+                self._delivery_thread = threading.Thread(target=self._deliver, name="FakeBotApi-webhook", daemon=True)
+                self._delivery_thread.start()
+
+    def deliveries(self) -> list[JSONDict]:
+        """Webhook deliveries made, oldest first: ``{update_id, address, status}``."""
+        with self._cond:
+            return copy.deepcopy(self._deliveries)
+
     def send_update(self, raw: JSONDict) -> int:
         """Queue an arbitrary (even malformed) update; an update_id is added if missing. Returns it."""
         with self._cond:
@@ -705,6 +729,33 @@ class FakeBotApi:
             return 404, "application/json", json.dumps(ApiError(404, "Not Found").payload()).encode()
         return 200, "application/octet-stream", stored[1]
 
+    def _deliver(self) -> None:
+        """The webhook delivery loop: POST each queued update to the next address, outside the lock."""
+        import urllib.error
+        import urllib.request
+
+        for turn in itertools.count():
+            with self._cond:
+                while not self._stopping and not (self._webhook["url"] and self._pending):
+                    self._cond.wait(0.5)
+                if self._stopping:
+                    return
+                update = self._pending.pop(0)
+                address = self._delivery_addresses[turn % len(self._delivery_addresses)]
+                secret = self._webhook_secret
+            headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret}
+            request = urllib.request.Request(address, json.dumps(update).encode(), headers)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    status = response.status
+            except urllib.error.HTTPError as error:
+                status = error.code
+            except OSError:
+                status = 0  # nothing listening
+            with self._cond:
+                self._deliveries.append({"update_id": update.get("update_id"), "address": address, "status": status})
+                self._cond.notify_all()
+
     def _enqueue(self, payload: JSONDict) -> None:
         self._pending.append({"update_id": next(self._update_ids), **copy.deepcopy(payload)})
         self._cond.notify_all()
@@ -777,6 +828,7 @@ class FakeBotApi:
 
     def _set_webhook(self, params: JSONDict, files: dict[str, UploadedFile]) -> bool:
         self._webhook["url"] = str(params.get("url", ""))
+        self._webhook_secret = str(params.get("secret_token", ""))
         if params.get("drop_pending_updates"):
             self._pending.clear()
         return True
