@@ -123,4 +123,7 @@ def run_telegram_bot(
     webhook = Webhook(webhook_url, listen, port, secret_token) if webhook_url is not None else None
     api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
     log_without_secrets({"token": config.token, "api-key": api_key})
-    serve(_application(settings, config, build_engine(settings)), webhook)
+    engine = build_engine(settings)
+    application = _application(settings, config, engine)
+    engine.store.embedder.prepare_in_background()  # a server runs for long: the faster engine, while it starts
+    serve(application, webhook)
