@@ -99,7 +99,7 @@ class E5Embeddings(NewsEmbeddings):
         self.name = "e5-small"
         self._threads = threads
         self._model = load_model()
-        self._numpy = NumpyE5Encoder(self._model)
+        self._numpy = NumpyE5Encoder(self._model, threads)
         self._torch: E5Encoder | None = None
         self._torch_lock = threading.Lock()
         self._loader: threading.Thread | None = None
