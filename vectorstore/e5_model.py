@@ -319,10 +319,12 @@ class ModelCache:
     written (read-only home) is skipped, the model then loads from its file every time.
     """
 
-    FORMAT = 2  # 1: torch.save weights and the Rust tokenizer's JSON
+    # 1: torch.save weights and the Rust tokenizer's JSON, in e5-small/. Each format has a folder of its own:
+    # newsdesk versions sharing a home (an upgrade, two checkouts) would otherwise rebuild each other's copy.
+    FORMAT = 2
 
     def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder) / "e5-small"
+        self.folder = Path(folder) / f"e5-small-v{self.FORMAT}"
 
     def load(self, source: Path) -> E5Model:
         stat = source.stat()
