@@ -88,7 +88,7 @@ class E5Embeddings(NewsEmbeddings):
     """
 
     max_tokens = 512
-    # Where torch (~1.5 s to load, then ~2.5x numpy's speed in bfloat16 on 2 cores) costs less than numpy alone:
+    # Where torch (~1.5 s to load, then ~2x numpy's speed in bfloat16 on 2 AVX512-BF16 cores) costs less than numpy:
     # an answer's sentences (~400 tokens) and the fusion's 80 calibration probes (~1,000) stay in numpy.
     bulk_tokens = 4096
 
@@ -102,6 +102,7 @@ class E5Embeddings(NewsEmbeddings):
         self._numpy = NumpyE5Encoder(self._model, threads)
         self._torch: E5Encoder | None = None
         self._torch_lock = threading.Lock()
+        self._loader_lock = threading.Lock()
         self._loader: threading.Thread | None = None
 
     def torch_encoder(self) -> E5Encoder:
@@ -117,7 +118,7 @@ class E5Embeddings(NewsEmbeddings):
             return self._torch
 
     def prepare_in_background(self) -> None:
-        with self._torch_lock:
+        with self._loader_lock:  # not _torch_lock, which a loading thread holds for seconds
             if self._torch is not None or self._loader is not None:
                 return
             # not a daemon: a process that ends meanwhile waits for it rather than tearing down a torch import
