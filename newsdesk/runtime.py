@@ -53,7 +53,17 @@ def open_store(settings: Settings) -> Store:
     except UserError as exc:
         raise SettingsError(f"{setting('NEWSDESK_EMBEDDER', settings.embedder)}: {exc}") from None
     threading.Thread(target=_warm_up, args=(embedder,), name="newsdesk-warm-up", daemon=False).start()
-    return Store(settings.data_dir, embedder, settings.collection, settings.chroma_host, settings.chroma_port)
+    return Store(
+        settings.data_dir,
+        embedder,
+        settings.collection,
+        settings.chroma_host,
+        settings.chroma_port,
+        database_url=settings.database_url.get_secret_value() if settings.database_url else None,
+        chroma_tenant=settings.chroma_tenant,
+        chroma_database=settings.chroma_database,
+        chroma_headers=settings.chroma_header_map(),
+    )
 
 
 def build_engine(settings: Settings) -> AnswerEngine:
