@@ -13,7 +13,9 @@ from bot.engine import AnswerEngine
 from ingest.articles import Article
 from ingest.pipeline import Ingester
 from vectorstore.chroma import EmbedderMismatch
+from vectorstore.database import connect
 from vectorstore.embeddings import load_embedder
+from vectorstore.pg_catalog import PostgresCatalog
 from vectorstore.records import SearchFilters
 from vectorstore.store import Store
 
@@ -187,12 +189,19 @@ class Held:
 
 def committed(store: Store) -> dict[str, tuple[str, str, set[str]]]:
     """What another connection reads now: each document's title, state and chunk texts as committed."""
-    with closing(sqlite3.connect(store.catalog.path)) as db:
-        documents = {
-            d: (title, state, set()) for d, title, state in db.execute("SELECT id, title, state FROM documents")
-        }
-        for document_id, text in db.execute("SELECT document_id, text FROM chunks"):
-            documents[document_id][2].add(text)
+    if isinstance(store.catalog, PostgresCatalog):
+        with connect(store.catalog.url) as db:
+            rows = db.execute(f"SELECT id, title, state FROM {store.catalog.table('documents')}")
+            documents = {d: (title, state, set()) for d, title, state in rows}
+            texts = list(db.execute(f"SELECT document_id, text FROM {store.catalog.table('chunks')}"))
+    else:
+        with closing(sqlite3.connect(store.catalog.path)) as db:
+            documents = {
+                d: (title, state, set()) for d, title, state in db.execute("SELECT id, title, state FROM documents")
+            }
+            texts = list(db.execute("SELECT document_id, text FROM chunks"))
+    for document_id, text in texts:
+        documents[document_id][2].add(text)
     return documents
 
 

@@ -98,15 +98,20 @@ class PostgresCatalog:
     def __init__(self, url: str, collection: str) -> None:
         from psycopg import sql
 
-        self._url = url
+        self.url = url
         prefix = table_prefix(collection)
-        self._names = {name: sql.Identifier(f"{prefix}_{name}") for name in TABLES}
+        self._tables = {name: f"{prefix}_{name}" for name in TABLES}
+        self._names = {name: sql.Identifier(table) for name, table in self._tables.items()}
         self._lock_name = f"newsdesk write {prefix}"
         self._queries: dict[str, Any] = {}
         self._local = threading.local()
         self._connections: dict[threading.Thread, psycopg.Connection] = {}
         self._connections_lock = threading.Lock()
         self._create()
+
+    def table(self, name: str) -> str:
+        """The quoted name of one of this catalog's tables (`documents`, `chunks`...), for SQL of one's own."""
+        return '"' + self._tables[name].replace('"', '""') + '"'
 
     def _sql(self, text: str) -> Any:
         """`text` with {table} names filled in, composed once."""
@@ -125,7 +130,7 @@ class PostgresCatalog:
         """This thread's connection, opened on first use and again after it broke (a database restart)."""
         db: psycopg.Connection | None = getattr(self._local, "db", None)
         if db is None or db.closed or db.broken:
-            db = connect(self._url)
+            db = connect(self.url)
             self._local.db = db
             with self._connections_lock:
                 for ended in [thread for thread in self._connections if not thread.is_alive()]:
@@ -144,7 +149,7 @@ class PostgresCatalog:
             version = int(row[0]) if row else SCHEMA_VERSION
             if version > SCHEMA_VERSION:
                 raise UserError(
-                    f"the catalog tables {self._names['meta'].as_string()} were written by a newer newsdesk (schema"
+                    f"the catalog tables {self._tables['meta']} were written by a newer newsdesk (schema"
                     f" {version}; this one reads up to {SCHEMA_VERSION}): upgrade newsdesk to open them"
                 )
             self._run(
