@@ -13,6 +13,8 @@ from tests.conftest import EXAMPLES
 from text.language import detect_language
 from text.words import anchor_words, content_words
 from vectorstore.catalog import Catalog, SqliteCatalog
+from vectorstore.database import connect
+from vectorstore.errors import StoreUnavailable
 from vectorstore.fts_tokens import TOKENIZER
 from vectorstore.pg_catalog import PostgresCatalog, table_prefix
 from vectorstore.records import ChunkRecord, DocumentInfo, SearchFilters
@@ -151,3 +153,15 @@ def test_long_collection_names_make_distinct_table_names() -> None:
     long_a, long_b = "a" * 50 + "x", "a" * 50 + "y"
     assert table_prefix("articles") == "articles"
     assert table_prefix(long_a) != table_prefix(long_b) and len(table_prefix(long_a)) <= 40
+
+
+def test_a_lost_database_connection_is_store_unavailable_then_reopened(database_url: str) -> None:
+    """The database restarted or dropped our connection: that question gets "try again later" (StoreUnavailable,
+    naming the database), the next one a new connection."""
+    catalog = PostgresCatalog(database_url, "articles")
+    write(catalog, document("rain", "Heavy rain flooded Brennock."))
+    with connect(database_url) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (catalog._db.info.backend_pid,))
+    with pytest.raises(StoreUnavailable, match="lost the database at postgresql://"):
+        catalog.count_documents()
+    assert catalog.count_documents() == 1

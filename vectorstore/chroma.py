@@ -11,16 +11,12 @@ import httpx
 import numpy as np
 
 from vectorstore.embeddings import ChromaEmbeddingFunction, NewsEmbeddings
-from vectorstore.errors import UserError
+from vectorstore.errors import StoreUnavailable, UserError
 from vectorstore.records import SearchFilters
 
 
 class EmbedderMismatch(UserError):
     """The collection was built by another embedder; its vectors would be garbage for this one."""
-
-
-class StoreUnavailable(UserError):
-    """The Chroma server cannot be reached."""
 
 
 P = ParamSpec("P")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from text.words import stems
 from vectorstore.catalog import StoredChunk, index_terms, query_words
-from vectorstore.database import connect
+from vectorstore.database import connect, lost
 from vectorstore.errors import UserError
 from vectorstore.fts_tokens import K1, B, phrase_tokens, row_terms
 from vectorstore.records import ChunkRecord, DocumentInfo, SearchFilters
@@ -123,7 +123,14 @@ class PostgresCatalog:
         return query
 
     def _run(self, text: str, params: object = None, db: psycopg.Connection | None = None) -> psycopg.Cursor:
-        return (db or self._db).execute(self._sql(text), params)  # type: ignore[arg-type]
+        """Run one statement; a database that went away is DatabaseUnavailable (a StoreUnavailable: the bot says
+        "try again later", and the next statement reconnects)."""
+        from psycopg import OperationalError
+
+        try:
+            return (db or self._db).execute(self._sql(text), params)  # type: ignore[arg-type]
+        except OperationalError as exc:
+            raise lost(self.url, exc) from exc
 
     @property
     def _db(self) -> psycopg.Connection:
@@ -166,9 +173,14 @@ class PostgresCatalog:
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection]:
+        from psycopg import OperationalError
+
         db = self._db
-        with db.transaction():
-            yield db
+        try:
+            with db.transaction():
+                yield db
+        except OperationalError as exc:
+            raise lost(self.url, exc) from exc
 
     @contextmanager
     def write_lock(self) -> Iterator[None]:
