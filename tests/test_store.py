@@ -58,7 +58,8 @@ def test_cross_language_search_filters_and_remove(store: Store) -> None:
     assert {h.article_id for h in store.search("Peskov", k=5)} == {"rain"}
 
 
-def test_reingest_is_idempotent_and_updates_leave_no_stale_chunks(store: Store) -> None:
+def test_reingest_is_idempotent_and_updates_leave_no_stale_chunks(hashing_store: Store) -> None:
+    store = hashing_store
     ingester = Ingester(store, chunk_tokens=20, chunk_overlap=0)
     first = ingester.ingest([PESKOV, RAIN])
     vectors, catalog = stored_ids(store)
@@ -73,9 +74,10 @@ def test_reingest_is_idempotent_and_updates_leave_no_stale_chunks(store: Store) 
     assert len([c for c in vectors if c.startswith(ingester.chunks_of(changed)[0].id.split("-")[0])]) == 1
 
 
-def test_same_article_by_two_paths_is_stored_once(store: Store, tmp_path: Path) -> None:
+def test_same_article_by_two_paths_is_stored_once(hashing_store: Store, tmp_path: Path) -> None:
     from ingest.pipeline import load_paths
 
+    store = hashing_store
     folder = tmp_path / "in"
     (folder / "sub").mkdir(parents=True)
     (folder / "a.txt").write_text("title Un\n\nUn article sur le budget de la ville.")
@@ -85,7 +87,8 @@ def test_same_article_by_two_paths_is_stored_once(store: Store, tmp_path: Path) 
     assert store.catalog.count_documents() == 1
 
 
-def test_interrupted_write_is_redone(store: Store) -> None:
+def test_interrupted_write_is_redone(hashing_store: Store) -> None:
+    store = hashing_store
     ingester = Ingester(store)
     chunks = ingester.chunks_of(PESKOV)
     store.catalog.begin_documents([PESKOV.info()], "a killed run")  # as if killed right after step 1
