@@ -83,9 +83,9 @@ def ingest(sources: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> N
       newsdesk ingest https://example.org/news/story.html
       newsdesk ingest --feed https://example.org/news/rss.xml
     """
-    from ingest.feeds import FeedLog, ingest_feed
+    from ingest.feeds import ingest_feed
     from ingest.pipeline import Ingester, IngestReport, load_sources, progress_bar
-    from newsdesk.runtime import open_store
+    from newsdesk.runtime import open_feed_log, open_store
 
     if not sources and not feeds:
         raise click.UsageError("give files, folders, URLs or --feed URL")
@@ -97,7 +97,7 @@ def ingest(sources: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> N
     items = list(load_sources(sources, max_bytes, settings.fetch_timeout, allow_private=allow_private))
     with progress_bar(items, enabled=not as_json) as progress:
         report = ingester.ingest(items, IngestReport(), progress)
-    log = FeedLog.in_folder(settings.data_dir) if feeds else None
+    log = open_feed_log(settings) if feeds else None
     for feed in feeds:
         assert log is not None
         ingest_feed(feed, ingester, log, max_bytes, settings.fetch_timeout, report, allow_private=allow_private)
@@ -147,9 +147,9 @@ def watch(feeds: tuple[str, ...], interval: float | None) -> None:
     import signal
     import time
 
-    from ingest.feeds import FeedLog, FeedWatcher
+    from ingest.feeds import FeedWatcher
     from ingest.pipeline import Ingester
-    from newsdesk.runtime import open_store
+    from newsdesk.runtime import feed_poller_lock, open_feed_log, open_store
 
     settings = _with_feeds(_settings(), feeds, interval)
     if not settings.feed_urls:
@@ -159,11 +159,12 @@ def watch(feeds: tuple[str, ...], interval: float | None) -> None:
     watcher = FeedWatcher(
         settings.feed_urls,
         Ingester(store, settings.chunk_tokens, settings.chunk_overlap),
-        FeedLog.in_folder(settings.data_dir),
+        open_feed_log(settings),
         settings.feed_interval,
         int(settings.max_file_mb * 1e6),
         settings.fetch_timeout,
         allow_private=settings.allow_private_urls,
+        lock=feed_poller_lock(settings),
     )
     from ingest.pipeline import counted
 
@@ -275,14 +276,15 @@ def sources(limit: int, show_feeds: bool, as_json: bool) -> None:
 
 
 def _list_feeds(as_json: bool) -> None:
-    """`sources --feeds`: the feed log of the data folder, as text or JSON."""
+    """`sources --feeds`: the feed log (of the data folder, or of the database), as text or JSON."""
     from datetime import datetime
 
-    from ingest.feeds import FeedLog, FeedStatus
+    from ingest.feeds import FeedStatus
     from ingest.pipeline import counted
+    from newsdesk.runtime import open_feed_log
 
     settings = _settings()
-    feeds = FeedLog.in_folder(settings.data_dir).status()
+    feeds = open_feed_log(settings).status()
     feeds += [FeedStatus(url, None, None, 0, []) for url in settings.feed_urls if url not in {f.feed for f in feeds}]
 
     def when(timestamp: float | None) -> str | None:

@@ -77,14 +77,19 @@ def _as_list(contexts: Path | Sequence[Path]) -> list[Path]:
 
 
 def eval_settings(settings: Settings, contexts: Path | Sequence[Path]) -> Settings:
-    """The same settings with the data folder moved to a per-corpus folder under eval/."""
+    """The same settings with the data folder moved to a per-corpus folder under eval/ and, with a database
+    (NEWSDESK_DATABASE_URL), the catalog in a per-corpus collection there."""
     files = _as_list(contexts)
     name = files[0].stem
     if len(files) > 1:
         name = f"{name.split('.')[0]}.mixed." + "-".join(sorted(file_language(p) or p.stem for p in files))
     slug = re.sub(r"[^\w.-]+", "_", name)
-    folder = settings.data_dir / "eval" / settings.embedder.replace(":", "_").replace("/", "_") / slug
-    return settings.model_copy(update={"data_dir": folder, "chroma_host": None})
+    embedder = settings.embedder.replace(":", "_").replace("/", "_")
+    folder = settings.data_dir / "eval" / embedder / slug
+    update: dict[str, Any] = {"data_dir": folder, "chroma_host": None}
+    if settings.database_url:
+        update["collection"] = re.sub(r"[^A-Za-z0-9]+", "-", f"eval {embedder} {slug}")[:63].strip("-")
+    return settings.model_copy(update=update)
 
 
 def build_eval_store(settings: Settings, contexts: Path | Sequence[Path]) -> Any:

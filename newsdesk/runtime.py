@@ -14,6 +14,7 @@ from vectorstore.errors import UserError
 if TYPE_CHECKING:
     from bot.answer_model import AnswerModel
     from bot.engine import AnswerEngine
+    from ingest.feeds import FeedLog, PollerLock
     from vectorstore.embeddings import NewsEmbeddings
     from vectorstore.store import Store
 
@@ -53,7 +54,37 @@ def open_store(settings: Settings) -> Store:
     except UserError as exc:
         raise SettingsError(f"{setting('NEWSDESK_EMBEDDER', settings.embedder)}: {exc}") from None
     threading.Thread(target=_warm_up, args=(embedder,), name="newsdesk-warm-up", daemon=False).start()
-    return Store(settings.data_dir, embedder, settings.collection, settings.chroma_host, settings.chroma_port)
+    return Store(
+        settings.data_dir,
+        embedder,
+        settings.collection,
+        settings.chroma_host,
+        settings.chroma_port,
+        database_url=database_url(settings),
+        chroma_tenant=settings.chroma_tenant,
+        chroma_database=settings.chroma_database,
+        chroma_headers=settings.chroma_header_map(),
+    )
+
+
+def database_url(settings: Settings) -> str | None:
+    return settings.database_url.get_secret_value() if settings.database_url else None
+
+
+def open_feed_log(settings: Settings) -> FeedLog:
+    """The feed log: in the database when NEWSDESK_DATABASE_URL is set, else in the data folder."""
+    from ingest.feeds import FeedLog
+
+    return FeedLog.opened(settings.data_dir, database_url(settings))
+
+
+def feed_poller_lock(settings: Settings) -> PollerLock | None:
+    """With a shared database, the lock that lets one process of all those sharing it poll the feeds; with the
+    embedded default there is no one to share with."""
+    from ingest.feeds import PollerLock
+
+    url = database_url(settings)
+    return PollerLock(url) if url else None
 
 
 def build_engine(settings: Settings) -> AnswerEngine:

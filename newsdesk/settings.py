@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from functools import lru_cache
@@ -55,6 +56,10 @@ class Settings(BaseSettings):
     reranker: str = Field("", alias="NEWSDESK_RERANKER")
     chroma_host: str | None = Field(None, alias="CHROMA_HOST")
     chroma_port: int = Field(8000, alias="CHROMA_PORT")
+    chroma_tenant: str = Field("default_tenant", alias="CHROMA_TENANT")
+    chroma_database: str = Field("default_database", alias="CHROMA_DATABASE")
+    # HTTP headers for the Chroma server (auth), a JSON object of strings; see chroma_header_map.
+    chroma_headers: SecretStr | None = Field(None, alias="CHROMA_HEADERS")
     # PostgreSQL as the system of record for several hosts (vectorstore/database.py); empty: SQLite files in data_dir.
     database_url: SecretStr | None = Field(None, alias="NEWSDESK_DATABASE_URL")
 
@@ -108,6 +113,19 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 letters, digits, _ or -")
         return value
 
+    @field_validator("chroma_headers")
+    @classmethod
+    def _headers_object(cls, value: SecretStr | None) -> SecretStr | None:
+        """Checked when read, so a typo is a setting error, not a failure at the first request. The message
+        never quotes the text: it holds a token."""
+        if value is not None:
+            _header_map(value.get_secret_value())
+        return value
+
+    def chroma_header_map(self) -> dict[str, str] | None:
+        """CHROMA_HEADERS as the Chroma client takes them."""
+        return _header_map(self.chroma_headers.get_secret_value()) if self.chroma_headers else None
+
     @field_validator("data_dir")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
@@ -119,6 +137,16 @@ class Settings(BaseSettings):
             overlap = setting("NEWSDESK_CHUNK_OVERLAP", self.chunk_overlap)
             raise ValueError(f"{overlap} must be smaller than {setting('NEWSDESK_CHUNK_TOKENS', self.chunk_tokens)}")
         return self
+
+
+def _header_map(text: str) -> dict[str, str]:
+    try:
+        headers = json.loads(text)
+    except ValueError:
+        headers = None
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ValueError('must be a JSON object of header names and values, e.g. {"Authorization": "Bearer ..."}')
+    return headers
 
 
 def _items(text: str) -> list[str]:

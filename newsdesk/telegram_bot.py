@@ -18,11 +18,11 @@ from bot.telegram.flood import FloodGuards, FloodLimit, PostgresFloodGuard
 from bot.telegram.guards import Access
 from bot.telegram.memory import CHATS_FILE, ChatMemory, PostgresChatMemory, SqliteChatMemory
 from ingest.articles import Article, LoadError
-from ingest.feeds import FeedLog, FeedWatcher
+from ingest.feeds import FeedWatcher
 from ingest.loaders import SUFFIXES, load_file
 from ingest.pipeline import Ingester, IngestReport
 from ingest.web import fetch_article
-from newsdesk.runtime import build_engine
+from newsdesk.runtime import build_engine, feed_poller_lock, open_feed_log
 from newsdesk.settings import Settings
 from vectorstore.errors import UserError
 from vectorstore.store import Store
@@ -101,11 +101,12 @@ def _application(settings: Settings, config: BotConfig, engine: AnswerEngine) ->
         feeds = FeedWatcher(
             settings.feed_urls,
             Ingester(engine.store, settings.chunk_tokens, settings.chunk_overlap),
-            FeedLog.in_folder(settings.data_dir),
+            open_feed_log(settings),
             settings.feed_interval,
             _max_file_bytes(settings),
             settings.fetch_timeout,
             allow_private=settings.allow_private_urls,
+            lock=feed_poller_lock(settings),  # with a shared database, one process of all polls
         )
         log.info("polling %d feed(s) every %g s", len(settings.feed_urls), settings.feed_interval)
     writer = IngestWriter(engine.store, settings, config.max_upload)

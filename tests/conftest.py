@@ -133,14 +133,36 @@ def server_port() -> int | None:
     return int(port) if port else None
 
 
-@pytest.fixture(params=["embedded", "server"])
+def server_collection(data_dir: Path) -> str:
+    """A collection name of this test's own on the shared test server."""
+    return f"t{os.getpid()}_{abs(hash(str(data_dir))) % 10**8}"
+
+
+@pytest.fixture(params=["embedded", "server", "postgres"])
 def store(request: pytest.FixtureRequest, data_dir: Path, embedder: NewsEmbeddings) -> Iterator[Store]:
-    """A fresh store, embedded and (when scripts/test started one) against a `chroma run` server."""
-    if request.param == "embedded":
-        yield Store(data_dir, embedder, "articles")
-        return
+    """A fresh store: embedded; against a `chroma run` server (when scripts/test started one); and with its
+    catalog in PostgreSQL (vectors on that server when there is one, else embedded)."""
+    yield from store_kinds(request, data_dir, embedder)
+
+
+def store_kinds(request: pytest.FixtureRequest, data_dir: Path, embedder: NewsEmbeddings) -> Iterator[Store]:
+    """The `store` fixture's stores, for fixtures with another embedder."""
     port = server_port()
-    if port is None:
-        pytest.skip("no Chroma server: scripts/test starts one and sets CHROMA_TEST_PORT")
-    collection = f"t{os.getpid()}_{abs(hash(str(data_dir))) % 10**8}"
-    yield Store(data_dir, embedder, collection, chroma_host="127.0.0.1", chroma_port=port)
+    if request.param == "embedded":
+        store = Store(data_dir, embedder, "articles")
+    elif request.param == "server":
+        if port is None:
+            pytest.skip("no Chroma server: scripts/test starts one and sets CHROMA_TEST_PORT")
+        store = Store(data_dir, embedder, server_collection(data_dir), chroma_host="127.0.0.1", chroma_port=port)
+    else:
+        url = request.getfixturevalue("database_url")
+        host = None if port is None else "127.0.0.1"
+        store = Store(data_dir, embedder, server_collection(data_dir), host, port or 8000, database_url=url)
+    yield store
+    store.catalog.close()
+
+
+@pytest.fixture(params=["embedded", "server", "postgres"])
+def hashing_store(request: pytest.FixtureRequest, data_dir: Path, hashing_embedder: NewsEmbeddings) -> Iterator[Store]:
+    """The `store` fixture's stores with the hashing embedder: storage tests that need no model."""
+    yield from store_kinds(request, data_dir, hashing_embedder)

@@ -20,7 +20,9 @@ from ingest.articles import Article
 from ingest.chunking import iter_chunks, sentence_spans
 from ingest.pipeline import Ingester
 from text.sentences import split_sentences
+from vectorstore.database import connect
 from vectorstore.embeddings import NewsEmbeddings
+from vectorstore.pg_catalog import PostgresCatalog
 from vectorstore.store import Store
 
 BATCH = 4
@@ -50,6 +52,10 @@ def ingester(store: Store) -> Ingester:
 
 
 def states(store: Store) -> dict[str, str]:
+    """Each document's state as another connection reads it now (`writing` ones included)."""
+    if isinstance(store.catalog, PostgresCatalog):
+        with connect(store.catalog.url) as db:
+            return dict(db.execute(f"SELECT id, state FROM {store.catalog.table('documents')}"))  # type: ignore[arg-type]
     with closing(sqlite3.connect(store.catalog.path)) as db:
         return dict(db.execute("SELECT id, state FROM documents"))
 

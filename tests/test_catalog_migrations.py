@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from newsdesk.cli import cli
 from tests.old_catalogs import CREATE_STATEMENTS
 from text.words import stems
-from vectorstore.catalog import MIGRATIONS, SCHEMA_VERSION, Catalog, index_terms
+from vectorstore.catalog import MIGRATIONS, SCHEMA_VERSION, SqliteCatalog, index_terms
 from vectorstore.errors import UserError
 from vectorstore.records import ChunkRecord, DocumentInfo
 
@@ -75,7 +75,7 @@ def test_each_migration_makes_the_next_version_of_the_catalog(tmp_path: Path, ve
     if version + 1 < SCHEMA_VERSION:
         old_catalog(tmp_path / "next.sqlite3", version + 1)
     else:
-        Catalog(tmp_path / "next.sqlite3").close()
+        SqliteCatalog(tmp_path / "next.sqlite3").close()
     assert structure(db) == structure(sqlite3.connect(tmp_path / "next.sqlite3"))
 
 
@@ -83,7 +83,7 @@ def test_each_migration_makes_the_next_version_of_the_catalog(tmp_path: Path, ve
 def test_a_catalog_of_every_older_version_is_upgraded_in_place_and_keeps_working(tmp_path: Path, version: int) -> None:
     path = tmp_path / "articles.catalog.sqlite3"
     old_catalog(path, version)
-    catalog = Catalog(path)
+    catalog = SqliteCatalog(path)
     assert catalog._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert catalog.count_documents() == 2
     assert catalog.chunk_texts(["greve-0"]) == {"greve-0": ("greve", ARTICLES[0][2], 0, None)}, "no spans: split"
@@ -100,18 +100,18 @@ def test_a_catalog_of_every_older_version_is_upgraded_in_place_and_keeps_working
     assert [cid for cid, *_ in catalog.keyword_search(["flooding"], 5, lang="en")] == ["storm-0"], "index follows"
     assert catalog.chunk_texts(["storm-0"])["storm-0"][3] == ((0, 30),)
     catalog.close()
-    assert Catalog(path).count_documents() == 2, "opening again changes nothing"
+    assert SqliteCatalog(path).count_documents() == 2, "opening again changes nothing"
 
 
 def test_a_catalog_newer_than_this_newsdesk_is_a_one_line_error(data_dir: Path) -> None:
     path = data_dir / "articles.catalog.sqlite3"
     data_dir.mkdir(parents=True)
-    Catalog(path).close()
+    SqliteCatalog(path).close()
     db = sqlite3.connect(path)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     db.close()
     with pytest.raises(UserError) as raised:
-        Catalog(path)
+        SqliteCatalog(path)
     expected = (
         f"{path} was written by a newer newsdesk (catalog schema {SCHEMA_VERSION + 1}; this one reads up to"
         f" {SCHEMA_VERSION}): upgrade newsdesk to open it"
@@ -130,7 +130,7 @@ def test_a_new_catalog_opened_by_several_at_once_is_never_taken_for_an_old_one(t
     def open_catalog(path: Path, start: threading.Barrier) -> None:
         start.wait()
         try:
-            Catalog(path).close()
+            SqliteCatalog(path).close()
         except Exception as exc:
             failures.append(exc)
 

@@ -14,8 +14,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -24,10 +25,11 @@ import pytest
 from bot.engine import AnswerEngine
 from ingest.articles import Article, LoadError
 from ingest.pipeline import Ingester, load_paths
-from tests.conftest import EXAMPLES, ROOT
+from tests.conftest import EXAMPLES, ROOT, server_collection, server_port
 from tests.fakes.telegram_server import FakeBotApi
 from tests.test_telegram import TOKEN, bot_settings, replies, run_bot, writing_rows
 from vectorstore.chroma import StoreUnavailable
+from vectorstore.database import connect
 from vectorstore.embeddings import NewsEmbeddings
 from vectorstore.store import Store
 
@@ -229,25 +231,42 @@ def test_a_read_only_data_folder_is_a_clear_error(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
 
 
-def start_writing(command: list[str], env: dict[str, str], data_dir: Path) -> subprocess.Popen[bytes] | None:
+def start_writing(
+    command: list[str], env: dict[str, str], rows: Callable[[], set[tuple[str, str]]]
+) -> subprocess.Popen[bytes] | None:
     """Start an ingest and return it once its write protocol has begun (a new `writing` row, from this run's
-    edition); None when it ended without writing."""
-    before = writing_rows(data_dir)
+    edition, in `rows()`); None when it ended without writing."""
+    before = rows()
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while not writing_rows(data_dir) - before:
+    while not rows() - before:
         if process.poll() is not None:
             return None
         time.sleep(0.005)
     return process
 
 
+def database_writing_rows(url: str, collection: str) -> set[tuple[str, str]]:
+    """writing_rows for a catalog in PostgreSQL."""
+    from vectorstore.pg_catalog import table_prefix
+
+    with connect(url) as db:
+        table = f'"{table_prefix(collection)}_documents"'
+        if db.execute("SELECT to_regclass(%s)", (table,)).fetchone() == (None,):
+            return set()
+        return set(db.execute(f"SELECT id, content_hash FROM {table} WHERE state = 'writing'"))  # type: ignore[arg-type]
+
+
 @pytest.mark.slow
-def test_ingest_killed_inside_the_write_protocol_ends_like_a_clean_run(data_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("catalog", ["sqlite", "postgres"])
+def test_ingest_killed_inside_the_write_protocol_ends_like_a_clean_run(
+    data_dir: Path, tmp_path: Path, request: pytest.FixtureRequest, catalog: str
+) -> None:
     """20 times: edit the articles (so every one must be rewritten), start `python -m ingest`, wait until it has
     begun writing and SIGKILL it at a random moment of the write (a clean run measures how long that lasts).
     At least half the kills must leave `writing` rows, which proves they landed between the protocol's steps;
     a last complete run must then leave exactly the chunks of a clean run: nothing lost, nothing stale from an
-    interrupted edition, Chroma and the catalog in step."""
+    interrupted edition, Chroma and the catalog in step. With the catalog in PostgreSQL the vectors are on the
+    Chroma server when there is one (CHROMA_TEST_PORT), as several hosts would have them."""
     corpus, clean_dir = tmp_path / "corpus", tmp_path / "clean"
     shutil.copytree(EXAMPLES, corpus)
     originals = {p: p.read_text(encoding="utf-8") for p in corpus.rglob("*") if p.suffix in (".txt", ".md")}
@@ -257,13 +276,25 @@ def test_ingest_killed_inside_the_write_protocol_ends_like_a_clean_run(data_dir:
             path.write_text(f"{text}\n\nEdition {number} of this article.\n", encoding="utf-8")
 
     env = {**os.environ, "NEWSDESK_DATA_DIR": str(data_dir)}
+    clean_env = {**env, "NEWSDESK_DATA_DIR": str(clean_dir)}
+    if catalog == "sqlite":
+        rows, clean_rows = partial(writing_rows, data_dir), partial(writing_rows, clean_dir)
+    else:
+        url = request.getfixturevalue("database_url")
+        collection = server_collection(data_dir)
+        env |= {"NEWSDESK_DATABASE_URL": url, "NEWSDESK_COLLECTION": collection}
+        if server_port() is not None:
+            env |= {"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(server_port())}
+        clean_env = {**env, "NEWSDESK_DATA_DIR": str(clean_dir), "NEWSDESK_COLLECTION": f"{collection}-clean"}
+        rows = partial(database_writing_rows, url, collection)
+        clean_rows = partial(database_writing_rows, url, f"{collection}-clean")
     command = [sys.executable, "-m", "ingest", "--json", str(corpus)]
     trials = 20
     edition(trials)
-    clean = start_writing(command, {**env, "NEWSDESK_DATA_DIR": str(clean_dir)}, clean_dir)
+    clean = start_writing(command, clean_env, clean_rows)
     assert clean is not None
     began = time.monotonic()
-    while writing_rows(clean_dir):
+    while clean_rows():
         time.sleep(0.005)
     write_seconds = time.monotonic() - began
     assert clean.wait() == 0
@@ -271,25 +302,26 @@ def test_ingest_killed_inside_the_write_protocol_ends_like_a_clean_run(data_dir:
     landed = 0
     for number in range(1, trials + 1):
         edition(number)
-        before = writing_rows(data_dir)
-        process = start_writing(command, env, data_dir)
+        before = rows()
+        process = start_writing(command, env, rows)
         assert process is not None, f"run {number} ended without writing"
         time.sleep(rng.uniform(0, 0.8) * write_seconds)
         process.send_signal(signal.SIGKILL)
         process.wait()
-        landed += bool(writing_rows(data_dir) - before)
+        landed += bool(rows() - before)
     assert landed >= trials // 2, f"only {landed} of {trials} kills landed inside the write protocol"
     done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     assert json.loads(done.stdout)["failed"] == 0
-    assert not writing_rows(data_dir)
-    vectors, catalog = stored_chunks(data_dir)
-    assert vectors == catalog == stored_chunks(clean_dir)[1]
+    assert not rows()
+    vectors, chunks = stored_chunks(env)
+    assert vectors == chunks == stored_chunks(clean_env)[1]
 
 
-def stored_chunks(data_dir: Path) -> tuple[set[str], set[str]]:
-    """The chunk ids in Chroma and in the catalog of a data folder."""
+def stored_chunks(env: dict[str, str]) -> tuple[set[str], set[str]]:
+    """The chunk ids in Chroma and in the catalog of the store that the environment `env` names."""
     from newsdesk.runtime import open_store
     from newsdesk.settings import Settings
 
-    store = open_store(Settings(NEWSDESK_DATA_DIR=str(data_dir)))  # type: ignore[call-arg]
+    names = {field.alias for field in Settings.model_fields.values()}
+    store = open_store(Settings(**{name: value for name, value in env.items() if name in names}))
     return store.vectors.ids(), store.catalog.chunk_ids()

@@ -12,18 +12,19 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from ingest.feeds import FeedLog, FeedWatcher
+from ingest.feeds import FeedLog, FeedWatcher, PollerLock
 from ingest.pipeline import Ingester
 from newsdesk.cli import cli
 from tests.fakes import pages
 from tests.fakes.pages import serve_pages
+from vectorstore.database import connect
 from vectorstore.embeddings import NewsEmbeddings
 from vectorstore.store import Store
 
@@ -40,6 +41,21 @@ def site() -> Iterator[str]:
     pages.FEED_DOWN[0] = False
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def log_place(request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """Where the feed log lives: the data folder's file (None), or the database at the URL returned, also for
+    the commands under test (NEWSDESK_DATABASE_URL)."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("database_url")
+    monkeypatch.setenv("NEWSDESK_DATABASE_URL", url)
+    return url
+
+
+def open_log(data_dir: Path, url: str | None, clock: Callable[[], float] = time.time) -> FeedLog:
+    return FeedLog.in_database(url, clock) if url else FeedLog(data_dir / "feeds.sqlite3", clock)
+
+
 class Clock:
     """Time that moves only when the test says so."""
 
@@ -50,11 +66,14 @@ class Clock:
         return self.now
 
 
-def test_a_failing_feed_backs_off_and_comes_back(site: str, data_dir: Path, hashing_embedder: NewsEmbeddings) -> None:
+def test_a_failing_feed_backs_off_and_comes_back(
+    site: str, data_dir: Path, hashing_embedder: NewsEmbeddings, log_place: str | None
+) -> None:
     store = Store(data_dir, hashing_embedder)
     clock = Clock()
     feed = f"{site}/feed.xml"
-    log = FeedLog.in_folder(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = open_log(data_dir, log_place)
     watcher = FeedWatcher([feed], Ingester(store), log, 10, 10**6, 5, allow_private=True, clock=clock)
     pages.FEED_DOWN[0] = True
     polled_at = []
@@ -147,7 +166,7 @@ def test_watch_without_feeds_says_what_to_give(data_dir: Path, monkeypatch: pyte
 
 
 def test_a_dead_entry_is_retried_later_and_later_then_given_up(
-    site: str, data_dir: Path, embedder: NewsEmbeddings
+    site: str, data_dir: Path, embedder: NewsEmbeddings, log_place: str | None
 ) -> None:
     """A 404 and a page that is not HTML: a failure once (with its error in the log), then tried again after
     RETRY_AFTER, twice as long, ..., MAX_ATTEMPTS times in all, as `still_failing`; then never fetched again but
@@ -158,7 +177,7 @@ def test_a_dead_entry_is_retried_later_and_later_then_given_up(
     pages.FEED_ITEMS[:] = ["/story", "/missing", "/data"]
     feed = f"{site}/feed.xml"
     clock = Clock()
-    log = FeedLog(data_dir.parent / "feeds.sqlite3", clock=clock)
+    log = open_log(data_dir.parent, log_place, clock)
     ingester = Ingester(Store(data_dir, embedder))
 
     def poll() -> tuple[IngestReport, int]:
@@ -191,7 +210,9 @@ def test_a_dead_entry_is_retried_later_and_later_then_given_up(
     assert {e.link for e in log.status()[0].entries} == {f"{site}/data"}, "an entry gone from the feed is forgotten"
 
 
-def test_ingest_feed_fails_only_on_new_failures_and_sources_lists_them(site: str, data_dir: Path) -> None:
+def test_ingest_feed_fails_only_on_new_failures_and_sources_lists_them(
+    site: str, data_dir: Path, log_place: str | None
+) -> None:
     """`newsdesk ingest --feed` under cron: a dead entry or feed makes the run that first meets it exit 1, not the
     runs after, and `newsdesk sources --feeds` shows each feed's last success and its failing entries."""
     pages.FEED_ITEMS[:] = ["/story", "/missing"]
@@ -208,8 +229,12 @@ def test_ingest_feed_fails_only_on_new_failures_and_sources_lists_them(site: str
     assert code == 0, output
     assert "error" not in output and "0 failed; 1 still failing (see newsdesk sources --feeds)" in output
     assert pages.HITS["/missing"] == fetched, "its retry is not due yet"
-    with closing(sqlite3.connect(data_dir / "feeds.sqlite3")) as db, db:
-        db.execute("UPDATE failing SET next_try = 0")  # as if the wait were over
+    if log_place:
+        with connect(log_place) as db:
+            db.execute("UPDATE feed_failing SET next_try = 0")  # as if the wait were over
+    else:
+        with closing(sqlite3.connect(data_dir / "feeds.sqlite3")) as db, db:
+            db.execute("UPDATE failing SET next_try = 0")
     code, output = ingest(feed)
     assert code == 0 and pages.HITS["/missing"] == fetched + 1
     assert "0 failed; 1 still failing" in output
@@ -230,3 +255,34 @@ def test_ingest_feed_fails_only_on_new_failures_and_sources_lists_them(site: str
     (entry,) = good["failing_entries"]
     assert (entry["link"], entry["error"], entry["attempts"]) == (f"{site}/missing", "HTTP 404", 2)
     assert good["last_success"] and entry["next_try"] > good["last_success"]
+
+
+def test_with_a_shared_database_one_process_polls_the_feeds(
+    site: str, data_dir: Path, hashing_embedder: NewsEmbeddings, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two watchers sharing a database (a `newsdesk watch` and a bot, on any hosts): only the lock's holder polls;
+    the other says so once, and takes over when the holder is gone."""
+    store = Store(data_dir, hashing_embedder, database_url=database_url)
+    clock = Clock()
+
+    def watcher() -> FeedWatcher:
+        log = FeedLog.in_database(database_url)
+        lock = PollerLock(database_url)
+        return FeedWatcher([f"{site}/feed.xml"], Ingester(store), log, 10, 10**6, 5, allow_private=True, clock=clock,
+                           lock=lock)  # fmt: skip
+
+    first, second = watcher(), watcher()
+    caplog.set_level("INFO", logger="ingest.feeds")
+    assert first.poll()[f"{site}/feed.xml"].new == 1
+    for _ in range(3):
+        clock.now += 10
+        assert second.poll() == {}
+        assert second.seconds_to_next() == 10, "it tries again an interval later"
+    assert first.poll() != {}
+    said = [r.message for r in caplog.records if "another process polls the feeds" in r.message]
+    assert len(said) == 1
+    assert first.lock is not None
+    first.lock.release()  # as when its process ends
+    clock.now += 10
+    assert f"{site}/feed.xml" in second.poll()
+    assert any("this process polls the feeds now" in r.message for r in caplog.records)

@@ -17,7 +17,7 @@ from ingest.pipeline import Ingester
 from tests.old_catalogs import SCHEMA_2
 from text.sentences import THAI_LONG, split_sentences
 from text.words import stems
-from vectorstore.catalog import SCHEMA_VERSION, Catalog, index_terms
+from vectorstore.catalog import SCHEMA_VERSION, SqliteCatalog, index_terms
 from vectorstore.records import Hit
 from vectorstore.store import Store
 
@@ -163,7 +163,7 @@ def test_a_schema_2_catalog_is_migrated_in_place_and_keeps_answering(data_dir: P
 
     Ingester(store).ingest([RAIN])  # new writes keep their sentences beside the old chunks
     assert store.search("How high did the river rise?", k=1)[0].sentences is not None
-    assert Catalog(store.catalog.path).chunk_texts([chunk_id])[chunk_id][3] is None, "opening again is a no-op"
+    assert SqliteCatalog(store.catalog.path).chunk_texts([chunk_id])[chunk_id][3] is None, "opening again is a no-op"
 
 
 def test_the_bench_replaces_only_its_section_and_skips_without_the_data(

@@ -61,6 +61,12 @@ def error_line(args: list[str]) -> str:
             ["sources"],
             "NEWSDESK_ALLOWED_USERS='123, bob' (from the environment): 'bob' is not a Telegram id",
         ),
+        (  # a token may be in it: never shown
+            "CHROMA_HEADERS",
+            '["X-Chroma-Token: s3cret"]',
+            ["sources"],
+            "CHROMA_HEADERS=<hidden> (from the environment): must be a JSON object of header names and values",
+        ),
         (
             "NEWSDESK_ALLOW_PRIVATE_URLS",
             "maybe",

@@ -13,7 +13,9 @@ from bot.engine import AnswerEngine
 from ingest.articles import Article
 from ingest.pipeline import Ingester
 from vectorstore.chroma import EmbedderMismatch
+from vectorstore.database import connect
 from vectorstore.embeddings import load_embedder
+from vectorstore.pg_catalog import PostgresCatalog
 from vectorstore.records import SearchFilters
 from vectorstore.store import Store
 
@@ -56,7 +58,8 @@ def test_cross_language_search_filters_and_remove(store: Store) -> None:
     assert {h.article_id for h in store.search("Peskov", k=5)} == {"rain"}
 
 
-def test_reingest_is_idempotent_and_updates_leave_no_stale_chunks(store: Store) -> None:
+def test_reingest_is_idempotent_and_updates_leave_no_stale_chunks(hashing_store: Store) -> None:
+    store = hashing_store
     ingester = Ingester(store, chunk_tokens=20, chunk_overlap=0)
     first = ingester.ingest([PESKOV, RAIN])
     vectors, catalog = stored_ids(store)
@@ -71,9 +74,10 @@ def test_reingest_is_idempotent_and_updates_leave_no_stale_chunks(store: Store) 
     assert len([c for c in vectors if c.startswith(ingester.chunks_of(changed)[0].id.split("-")[0])]) == 1
 
 
-def test_same_article_by_two_paths_is_stored_once(store: Store, tmp_path: Path) -> None:
+def test_same_article_by_two_paths_is_stored_once(hashing_store: Store, tmp_path: Path) -> None:
     from ingest.pipeline import load_paths
 
+    store = hashing_store
     folder = tmp_path / "in"
     (folder / "sub").mkdir(parents=True)
     (folder / "a.txt").write_text("title Un\n\nUn article sur le budget de la ville.")
@@ -83,7 +87,8 @@ def test_same_article_by_two_paths_is_stored_once(store: Store, tmp_path: Path) 
     assert store.catalog.count_documents() == 1
 
 
-def test_interrupted_write_is_redone(store: Store) -> None:
+def test_interrupted_write_is_redone(hashing_store: Store) -> None:
+    store = hashing_store
     ingester = Ingester(store)
     chunks = ingester.chunks_of(PESKOV)
     store.catalog.begin_documents([PESKOV.info()], "a killed run")  # as if killed right after step 1
@@ -187,12 +192,19 @@ class Held:
 
 def committed(store: Store) -> dict[str, tuple[str, str, set[str]]]:
     """What another connection reads now: each document's title, state and chunk texts as committed."""
-    with closing(sqlite3.connect(store.catalog.path)) as db:
-        documents = {
-            d: (title, state, set()) for d, title, state in db.execute("SELECT id, title, state FROM documents")
-        }
-        for document_id, text in db.execute("SELECT document_id, text FROM chunks"):
-            documents[document_id][2].add(text)
+    if isinstance(store.catalog, PostgresCatalog):
+        with connect(store.catalog.url) as db:
+            rows = db.execute(f"SELECT id, title, state FROM {store.catalog.table('documents')}")
+            documents = {d: (title, state, set()) for d, title, state in rows}
+            texts = list(db.execute(f"SELECT document_id, text FROM {store.catalog.table('chunks')}"))
+    else:
+        with closing(sqlite3.connect(store.catalog.path)) as db:
+            documents = {
+                d: (title, state, set()) for d, title, state in db.execute("SELECT id, title, state FROM documents")
+            }
+            texts = list(db.execute("SELECT document_id, text FROM chunks"))
+    for document_id, text in texts:
+        documents[document_id][2].add(text)
     return documents
 
 

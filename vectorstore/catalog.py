@@ -1,4 +1,6 @@
-"""The catalog: a SQLite file beside Chroma holding documents, their chunks and a full-text (BM25) index.
+"""The catalog: documents, their chunks and a full-text (BM25) index beside Chroma; `Catalog` is what the store
+needs of one, `SqliteCatalog` the embedded default (a SQLite file in the data folder) and
+`vectorstore.pg_catalog.PostgresCatalog` the one several hosts share.
 
 It is the store's source of truth for what is completely written: a document is `ready` only after its vectors
 are in Chroma, so an interrupted write is redone by the next run. Its `generation` counter tells long-running
@@ -7,14 +9,16 @@ processes that another process has written.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from text.words import stems
 from vectorstore.errors import UserError
@@ -117,6 +121,48 @@ def index_terms(text: str) -> str:
     return _GROUPED_NUMBER.sub(lambda m: re.sub(r"\D", "", m.group()), text)
 
 
+class Catalog(Protocol):
+    """What the store needs of a catalog; both implementations pass the same tests (tests/test_store.py and
+    tests/test_catalog.py run against each)."""
+
+    def write_lock(self) -> AbstractContextManager[None]:
+        """Held around each batch of the write protocol, so that writers of any process never interleave."""
+        ...
+
+    def generation(self) -> int: ...
+    def get_meta(self, key: str) -> str | None: ...
+    def set_meta(self, key: str, value: str) -> None: ...
+    def ready_hash(self, document_id: str) -> str | None: ...
+    def ready_with_hash(self, content_hash: str) -> str | None: ...
+    def exists(self, document_id: str) -> bool: ...
+    def begin_documents(self, infos: list[DocumentInfo], writer: str) -> None: ...
+    def written_by(self, writer: str, document_ids: list[str]) -> set[str]: ...
+    def add_chunks(self, documents: list[tuple[DocumentInfo, list[ChunkRecord]]], complete: set[str]) -> None: ...
+    def remove_document(self, document_id: str) -> bool: ...
+    def documents(self, limit: int | None = None, offset: int = 0) -> list[dict[str, object]]: ...
+    def count_documents(self) -> int: ...
+    def source_names(self) -> list[str]: ...
+    def count_matching(self, filters: SearchFilters) -> int: ...
+    def newest_leads(self, limit: int, filters: SearchFilters | None = None) -> list[tuple[str, StoredChunk]]: ...
+    def count_chunks(self) -> int: ...
+    def chunk_ids(self) -> set[str]: ...
+    def document_info(self, ids: list[str]) -> dict[str, dict[str, object]]: ...
+    def keyword_search(
+        self, terms: list[str], limit: int, filters: SearchFilters | None = None, lang: str | None = None
+    ) -> list[tuple[str, str, float]]: ...
+    def chunk_dates(self, chunk_ids: list[str]) -> dict[str, int]: ...
+    def chunk_texts(self, chunk_ids: list[str]) -> dict[str, StoredChunk]: ...
+    def chunk_languages(self, chunk_ids: list[str]) -> dict[str, str]: ...
+    def language_sample(self, per_language: int) -> dict[str, list[str]]: ...
+    def close(self) -> None: ...
+
+
+def query_words(terms: list[str], lang: str | None) -> list[str]:
+    """The distinct words a keyword search looks for: stems in `lang`, or the exact words without one."""
+    text = index_terms(" ".join(terms))
+    return list(dict.fromkeys(stems(text, lang) if lang else _WORD.findall(text)))
+
+
 def _filter_sql(filters: SearchFilters | None) -> tuple[list[str], list[object]]:
     """SQL conditions on documents (aliased `d`) for ready documents that pass the filters, and their values."""
     where: list[str] = ["d.state = 'ready'"]
@@ -133,7 +179,7 @@ def _filter_sql(filters: SearchFilters | None) -> tuple[list[str], list[object]]
     return where, params
 
 
-class Catalog:
+class SqliteCatalog:
     """Documents, chunks and keyword search in one SQLite file (WAL mode, safe for several processes).
 
     Each thread has its own connection: the bot answers in worker threads while a feed or an upload is written
@@ -160,6 +206,16 @@ class Catalog:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """A file lock (`write.lock` beside the catalog): writers on this host queue on it."""
+        with open(self.path.parent / "write.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _use_wal(self) -> None:
         """WAL is a property of the file: set once, every connection uses it. Switching a new file to it takes
@@ -381,12 +437,11 @@ class Catalog:
         With `lang`, only documents in that language are searched, by their stems; without, by exact words
         (for names and numbers, which read the same across languages).
         """
-        text = index_terms(" ".join(terms))
-        words = stems(text, lang) if lang else _WORD.findall(text)
+        words = query_words(terms, lang)
         if not words:
             return []
         column = "stems" if lang else "terms"
-        match = f"{{{column}}} : (" + " OR ".join('"' + w.replace('"', "") + '"' for w in dict.fromkeys(words)) + ")"
+        match = f"{{{column}}} : (" + " OR ".join('"' + w.replace('"', "") + '"' for w in words) + ")"
         where, params = _filter_sql(filters)
         where.insert(0, "chunks_fts MATCH ?")
         params.insert(0, match)

@@ -11,16 +11,12 @@ import httpx
 import numpy as np
 
 from vectorstore.embeddings import ChromaEmbeddingFunction, NewsEmbeddings
-from vectorstore.errors import UserError
+from vectorstore.errors import StoreUnavailable, UserError
 from vectorstore.records import SearchFilters
 
 
 class EmbedderMismatch(UserError):
     """The collection was built by another embedder; its vectors would be garbage for this one."""
-
-
-class StoreUnavailable(UserError):
-    """The Chroma server cannot be reached."""
 
 
 P = ParamSpec("P")
@@ -61,29 +57,53 @@ class ChromaCollection:
     """One cosine-space collection, tagged with the embedder that built it."""
 
     def __init__(
-        self, embedder: NewsEmbeddings, name: str, path: Path, host: str | None = None, port: int = 8000
+        self,
+        embedder: NewsEmbeddings,
+        name: str,
+        path: Path,
+        host: str | None = None,
+        port: int = 8000,
+        *,
+        tenant: str | None = None,
+        database: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
+        """`tenant`, `database` and `headers` (auth tokens: never shown in messages) are the server's; an
+        embedded client has Chroma's defaults."""
         self._embedder = embedder
         self._name = name
         self._path = path
         self._host = host
         self._port = port
+        self._tenant = tenant
+        self._database = database
+        self._headers = headers
         self.server_mode = host is not None
         self._open()
 
     def _open(self) -> None:
         import chromadb
+        from chromadb.config import DEFAULT_DATABASE, DEFAULT_TENANT
         from chromadb.config import Settings as ChromaSettings
 
         chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         if self._host:
             try:
-                self._client = chromadb.HttpClient(host=self._host, port=self._port, settings=chroma_settings)
+                self._client = chromadb.HttpClient(
+                    host=self._host,
+                    port=self._port,
+                    headers=self._headers,
+                    settings=chroma_settings,
+                    tenant=self._tenant or DEFAULT_TENANT,
+                    database=self._database or DEFAULT_DATABASE,
+                )
                 self._client.heartbeat()
             except Exception as exc:
-                raise StoreUnavailable(
-                    f"cannot reach the Chroma server at {self._host}:{self._port} (CHROMA_HOST): {exc}"
-                ) from exc
+                where = f"{self._host}:{self._port} (CHROMA_HOST)"
+                if self._tenant or self._database:
+                    tenant, database = self._tenant or DEFAULT_TENANT, self._database or DEFAULT_DATABASE
+                    where += f", tenant {tenant!r}, database {database!r}"
+                raise StoreUnavailable(f"cannot reach the Chroma server at {where}: {exc}") from exc
         else:
             self._path.mkdir(parents=True, exist_ok=True)
             self._client = chromadb.PersistentClient(path=str(self._path), settings=chroma_settings)

@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from vectorstore.errors import UserError
+from vectorstore.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     import psycopg
 
 
-class DatabaseUnavailable(UserError):
-    """The database named by NEWSDESK_DATABASE_URL cannot be reached or refused us."""
+class DatabaseUnavailable(StoreUnavailable):
+    """The database named by NEWSDESK_DATABASE_URL cannot be reached, refused us, or went away."""
 
 
 def shown_url(url: str) -> str:
@@ -33,6 +33,10 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        where = f"{shown_url(url)} (NEWSDESK_DATABASE_URL)"
-        raise DatabaseUnavailable(f"cannot use the database at {where}: {reason}") from None
+        raise lost(url, exc, "cannot use") from None
+
+
+def lost(url: str, exc: Exception, what: str = "lost") -> DatabaseUnavailable:
+    """The error for a database that refused or dropped us, with the server's reason and without a password."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    return DatabaseUnavailable(f"{what} the database at {shown_url(url)} (NEWSDESK_DATABASE_URL): {reason}")

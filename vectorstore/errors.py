@@ -9,3 +9,7 @@ from __future__ import annotations
 
 class UserError(Exception):
     """Something the user can act on; the message is one line that names the culprit and what to do."""
+
+
+class StoreUnavailable(UserError):
+    """A server the store needs (Chroma, the database) cannot be reached: the bot says "try again later"."""

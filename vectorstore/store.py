@@ -8,13 +8,13 @@ Only `ready` documents are searched. A document longer than one embedding batch 
 does step 1, each does steps 2 (upsert) and 3 (add its chunks), and the last marks it `ready`; until then it
 stays `writing`, out of sight, and a part is written only while the catalog still names its writer (another
 process that began the same document since, or removed it, has the last word). A document that is not `ready`
-with the same hash is simply written again. Writers across processes take a file lock around each batch, so
-two ingests at once never interleave their steps.
+with the same hash is simply written again. Writers across processes take the catalog's write lock around each
+batch (a file lock for SQLite, an advisory lock in PostgreSQL, where writers may be on other hosts), so two
+ingests at once never interleave their steps.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sqlite3
@@ -29,7 +29,7 @@ import numpy as np
 from text.language import detect_language
 from text.words import anchor_words, asks_for_recent, content_words
 from vectorstore import calibration
-from vectorstore.catalog import Catalog, StoredChunk
+from vectorstore.catalog import Catalog, SqliteCatalog, StoredChunk
 from vectorstore.chroma import ChromaCollection
 from vectorstore.embeddings import NewsEmbeddings
 from vectorstore.errors import UserError
@@ -110,7 +110,15 @@ class Store:
         chroma_host: str | None = None,
         chroma_port: int = 8000,
         fusion: Fusion | None = None,
+        *,
+        database_url: str | None = None,
+        chroma_tenant: str | None = None,
+        chroma_database: str | None = None,
+        chroma_headers: dict[str, str] | None = None,
     ) -> None:
+        """With `database_url` the catalog lives in that PostgreSQL database (shared by every host that names it),
+        else in a SQLite file in `data_dir`; `chroma_tenant`, `chroma_database` and `chroma_headers` (auth) go to
+        the Chroma server at `chroma_host`."""
         self.data_dir = data_dir
         self.embedder = embedder
         self.fusion = fusion or Fusion()
@@ -118,23 +126,28 @@ class Store:
         where = "" if chroma_host is None else f"@{chroma_host}_{chroma_port}"
         with storage_errors(data_dir):
             data_dir.mkdir(parents=True, exist_ok=True)
-            self.catalog = Catalog(data_dir / f"{collection}{where}.catalog.sqlite3")
-            self.vectors = ChromaCollection(embedder, collection, data_dir / "chroma", chroma_host, chroma_port)
+            self.catalog: Catalog
+            if database_url:
+                from vectorstore.pg_catalog import PostgresCatalog
+
+                self.catalog = PostgresCatalog(database_url, collection)
+            else:
+                self.catalog = SqliteCatalog(data_dir / f"{collection}{where}.catalog.sqlite3")
+            self.vectors = ChromaCollection(
+                embedder,
+                collection,
+                data_dir / "chroma",
+                chroma_host,
+                chroma_port,
+                tenant=chroma_tenant,
+                database=chroma_database,
+                headers=chroma_headers,
+            )
         self._seen_generation = self.catalog.generation()
         self._calibrated: tuple[int, calibration.Table] | None = None
         self._probe_vectors: dict[str, np.ndarray] | None = None
-        self._lock_path = data_dir / "write.lock"
         # Reopening the embedded client (refresh) must not pull it from under a query of another thread.
         self._client_lock = threading.RLock()
-
-    @contextmanager
-    def _write_lock(self) -> Iterator[None]:
-        with open(self._lock_path, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     # -- writing -----------------------------------------------------------------------------------------
 
@@ -151,7 +164,7 @@ class Store:
         write for all the parts. Returns the ids of the documents whose parts were stored: a later part of a
         document that is no longer being written by `writer` is dropped. Only documents the catalog knows can
         have vectors (step 1 comes first), so only theirs are deleted."""
-        with storage_errors(self.data_dir), self._write_lock():
+        with storage_errors(self.data_dir), self.catalog.write_lock():
             firsts = [part.info for part in parts if part.first]
             known = [info.id for info in firsts if self.catalog.exists(info.id)]
             self.catalog.begin_documents(firsts, writer)
@@ -172,7 +185,7 @@ class Store:
 
     def remove_document(self, document_id: str) -> bool:
         """Delete a document and its chunks; False when there was no such document."""
-        with storage_errors(self.data_dir), self._write_lock():
+        with storage_errors(self.data_dir), self.catalog.write_lock():
             if not self.catalog.exists(document_id):
                 return False
             self.vectors.delete_documents([document_id])
