@@ -130,3 +130,4 @@ def run_repl(
                 show(f"{exc}; try again later.")
                 continue
             show_answer(answer)
+            engine.store.embedder.prepare_in_background()  # a chat goes on: the faster engine, once answered

@@ -368,6 +368,7 @@ def ask(question: str | None, k: int, since: str | None, until: str | None, sour
             answer = engine.ask(line.strip(), k=k, filters=filters)
             click.echo(json.dumps(answer.as_json(), ensure_ascii=False), nl=True)
             sys.stdout.flush()
+            engine.store.embedder.prepare_in_background()  # more questions may follow: the faster engine
 
 
 @cli.command()

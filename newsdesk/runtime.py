@@ -31,9 +31,9 @@ def quiet_libraries() -> None:
 
 def _warm_up(embedder: NewsEmbeddings) -> None:
     """First-use costs paid while the main thread opens the store, not by the first question: the language
-    identifier decompresses its model (~0.3-0.5 s) and torch/oneDNN build their kernels on the first forward
-    pass (~0.25 s). Both release the GIL, so they overlap with the store's imports on another core. Not a daemon:
-    a command that ends first waits for it rather than tearing torch down under a running forward pass."""
+    identifier decompresses its model (~0.3-0.5 s) and the embedder's first pass maps its weights from the page
+    cache. Both release the GIL, so they overlap with the store's imports on another core. Not a daemon: a
+    command that ends first waits for it rather than tearing a library down under it."""
     try:
         from text.language import detect_language
 

@@ -152,7 +152,10 @@ def run_telegram_bot(
     log_without_secrets(
         {"token": config.token, "api-key": api_key, "webhook-secret": webhook.secret_token if webhook else ""}
     )
-    serve(_application(settings, config, build_engine(settings)), webhook)
+    engine = build_engine(settings)
+    application = _application(settings, config, engine)
+    engine.store.embedder.prepare_in_background()  # a server runs for long: the faster engine, while it starts
+    serve(application, webhook)
 
 
 def webhook_secret(settings: Settings, option: str | None, registers: bool) -> str:

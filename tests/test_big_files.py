@@ -164,10 +164,11 @@ def test_the_encoder_meets_few_row_counts(embedder: NewsEmbeddings, monkeypatch:
         return linear(self, x, *args, **kwargs)
 
     monkeypatch.setattr(vectorstore.e5_torch._Linear, "__call__", recording)
-    texts = [" ".join(f"word{i}" for i in range(n)) for n in range(10, 50)]
-    singly = np.vstack([embedder.encode_passages([text]) for text in texts])
-    assert len(rows) <= len(texts) // 3, sorted(rows)
-    together = embedder.encode_passages(texts)
+    encoder = embedder.torch_encoder()  # type: ignore[attr-defined]
+    texts = ["passage: " + " ".join(f"word{i}" for i in range(n)) for n in range(10, 50)]
+    singly = np.vstack([encoder.encode([text]) for text in texts])
+    assert 0 < len(rows) <= len(texts) // 3, sorted(rows)
+    together = encoder.encode(texts)
     assert np.allclose((singly * together).sum(axis=1), 1.0, atol=1e-3), "filler rows change no vector"
 
 

@@ -1,13 +1,16 @@
 """The `newsdesk` command as a user runs it, in-process (CliRunner) and as real processes where it matters."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from newsdesk.cli import cli
-from tests.conftest import EXAMPLES, SEED, needs_seed
+from tests.conftest import EXAMPLES, ROOT, SEED, needs_seed
 from vectorstore.embeddings import NewsEmbeddings
 
 
@@ -74,3 +77,41 @@ def test_seed_search_ranks_peskov_first(data_dir: Path) -> None:
     top = json.loads(out)[0]
     assert top["article_id"] == SEED.resolve().as_uri()
     assert "immunité" in top["text"]
+
+
+ONE_QUESTION = r"""
+import sys
+from newsdesk.cli import cli
+
+cli(["ask", "--json", sys.argv[1]], standalone_mode=False)
+print("torch imported:", "torch" in sys.modules)
+"""
+
+
+@pytest.mark.slow
+def test_a_one_question_ask_never_imports_torch_and_answers_as_torch_would(
+    data_dir: Path, embedder: NewsEmbeddings
+) -> None:
+    """Importing torch is ~0.9 s of a cold start: `newsdesk ask "..."` answers with the numpy engine, and its
+    answer is the one the torch engine gives."""
+    assert run("ingest", str(EXAMPLES))[0] == 0
+    question = "What did the mayor of Valmont say about the budget?"
+    proc = subprocess.run(
+        [sys.executable, "-c", ONE_QUESTION, question],
+        cwd=ROOT,
+        env=os.environ | {"HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    printed, loaded = proc.stdout.strip().splitlines()
+    assert loaded == "torch imported: False"
+    embedder.torch_encoder()  # type: ignore[attr-defined]  # from now on this process's embedder is torch's
+    embedder.__dict__.get("_query_cache", {}).clear()
+    _, out = run("ask", "--json", question)
+    numpy_answer, torch_answer = json.loads(printed), json.loads(out)
+    assert not numpy_answer["refused"] and "Valmont" in numpy_answer["answer"]
+    assert numpy_answer["answer"] == torch_answer["answer"]
+    assert [s["chunk_id"] for s in numpy_answer["sources"]] == [s["chunk_id"] for s in torch_answer["sources"]]
+    assert [h["chunk_id"] for h in numpy_answer["retrieved"]] == [h["chunk_id"] for h in torch_answer["retrieved"]]

@@ -1,18 +1,22 @@
-"""The torch e5 encoder's vectors stay what they were when its internals change (layout, batching, kernels).
+"""The e5 encoders' vectors stay what they were when their internals change (layout, batching, kernels), and the
+numpy engine gives the torch engine's vectors.
 
-tests/e5_reference.npz holds vectors made by the encoder before the speed work of issue 16 (padded
+tests/e5_reference.npz holds vectors made by the torch encoder before the speed work of issue 16 (padded
 attention with a mask), in bfloat16 and float32, for texts of every length from one word to over two
 windows of 512 tokens, embedded together so that batches mix lengths as ingest's do.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from vectorstore.e5_model import load_model
+from vectorstore.e5_numpy import NumpyE5Encoder, erf
 from vectorstore.e5_torch import E5Encoder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +45,28 @@ def test_vectors_match_the_reference(dtype: str) -> None:
     assert cosines.min() >= 0.9999, f"worst text {int(cosines.argmin())}: cosine {cosines.min():.6f}"
     one_by_one = np.stack([encoder.encode([t])[0] for t in texts[::7]])
     assert np.sum(one_by_one * reference[::7], axis=1).min() >= 0.9999
+
+
+def test_the_numpy_engine_matches_the_reference() -> None:
+    reference = np.load(REFERENCE)["float32"].astype(np.float32)
+    texts = reference_texts()
+    encoder = NumpyE5Encoder(load_model())
+    together = encoder.encode(texts)
+    cosines = np.sum(together * reference, axis=1)
+    assert cosines.min() >= 0.9999, f"worst text {int(cosines.argmin())}: cosine {cosines.min():.6f}"
+    one_by_one = np.stack([encoder.encode([t])[0] for t in texts[::7]])
+    assert np.sum(one_by_one * reference[::7], axis=1).min() >= 0.9999
+    torch_float32 = E5Encoder(dtype="float32", model=encoder.model).encode(texts[::5])
+    assert np.sum(together[::5] * torch_float32, axis=1).min() >= 0.99999
+
+
+def test_erf_is_exact_to_float32() -> None:
+    x = np.linspace(-7, 7, 100_001, dtype=np.float32)
+    exact = np.array([math.erf(v) for v in x.astype(np.float64)])
+    ours = erf(x)
+    assert ours.dtype == np.float32
+    ulps = np.abs(ours - exact) / np.spacing(np.abs(exact).astype(np.float32))
+    assert ulps.max() <= 2.0, f"{ulps.max():.2f} units in the last place at x = {x[ulps.argmax()]}"
 
 
 def write_reference() -> None:

@@ -41,3 +41,29 @@ def test_the_model_is_loaded_once_however_it_is_asked_for(embedder: NewsEmbeddin
     assert load_embedder("e5-small", None) is embedder
     assert load_embedder("e5-small", 2) is embedder
     assert ChromaEmbeddingFunction.build_from_config({"embedder": "e5-small"})._embedder is embedder
+
+
+@pytest.mark.slow
+def test_numpy_answers_until_torch_is_loaded_then_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new process encodes in numpy; a long-running one loads torch in the background and switches to it; a
+    bulk batch loads it at once. Both engines give the same vectors."""
+    from vectorstore.embeddings import E5Embeddings
+
+    background, bulk = E5Embeddings(), E5Embeddings()
+    first = background.encode_passages(TEXTS)
+    assert background._torch is None
+    background.prepare_in_background()
+    background.prepare_in_background()  # once is enough: no second load, and no wait for the first
+    assert background._loader is not None
+    background._loader.join()
+
+    def numpy_used(*args: object) -> None:
+        raise AssertionError("numpy encoded after torch was loaded")
+
+    monkeypatch.setattr(background._numpy, "encode_windows", numpy_used)
+    assert np.min(np.sum(background.encode_passages(TEXTS) * first, axis=1)) >= 0.9999
+
+    bulk.bulk_tokens = 10
+    monkeypatch.setattr(bulk._numpy, "encode_windows", numpy_used)
+    assert np.min(np.sum(bulk.encode_passages(TEXTS) * first, axis=1)) >= 0.9999
+    assert bulk._torch is not None

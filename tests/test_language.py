@@ -1,0 +1,45 @@
+"""The language identifier's uncompressed copy: the same answers as py3langid's own model, and never a reason to
+fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from py3langid import langid
+
+from text.language import LANGUAGES, load_identifier
+
+SAMPLES = [
+    "What did the mayor of Valmont say about the budget?",
+    "Combien de trains ont été supprimés le premier jour de la grève ?",
+    "Die Regierung hat am Dienstag 10 000 neue Wohnungen angekündigt.",
+    "Правительство объявило о строительстве новых домов.",
+    "Уряд оголосив про будівництво нових будинків.",
+    "El gobierno anunció nuevas viviendas el martes.",
+    "Rząd ogłosił budowę nowych domów.",
+]
+
+
+def test_the_copy_answers_as_the_packaged_model(tmp_path: Path) -> None:
+    packaged = langid._load_identifier(norm_probs=True, langs=list(LANGUAGES))
+    made = load_identifier(tmp_path)
+    copies = list(tmp_path.glob("langid-*.npz"))
+    assert len(copies) == 1
+    read = load_identifier(tmp_path)
+    for sample in SAMPLES:
+        assert made.classify(sample) == read.classify(sample) == packaged.classify(sample), sample
+
+
+def test_a_damaged_copy_is_made_again(tmp_path: Path) -> None:
+    load_identifier(tmp_path)
+    (copy,) = tmp_path.glob("langid-*.npz")
+    copy.write_bytes(b"not an npz")
+    assert load_identifier(tmp_path).classify(SAMPLES[1])[0] == "fr"
+    assert load_identifier(tmp_path).classify(SAMPLES[0])[0] == "en"
+    assert copy.stat().st_size > 1_000_000
+
+
+def test_an_unwritable_cache_only_costs_time(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("where the cache folder should be")
+    assert load_identifier(blocker).classify(SAMPLES[2])[0] == "de"
