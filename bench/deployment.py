@@ -5,8 +5,8 @@ own commands (tests/deployment.py). Telegram is the fake Bot API of tests/fakes,
 replicas in turn; the articles are XQuAD paragraphs in four languages from ../shared/eval, the questions its
 English ones, each from a chat and user of its own (so no flood limit applies).
 
-Run: `.venv/bin/python bench/deployment.py` (a few minutes); it writes the marked section `deployment-scale` of
-docs/deployment.md. PostgreSQL: NEWSDESK_TEST_DATABASE_URL, else the machine's on 127.0.0.1.
+Run: `.venv/bin/python bench/deployment.py` (a few minutes); it writes this CPU's section of docs/deployment.md
+(each CPU measured keeps its own). PostgreSQL: NEWSDESK_TEST_DATABASE_URL, else the machine's on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -34,6 +35,7 @@ from vectorstore.pg_catalog import PostgresCatalog  # noqa: E402
 XQUAD = ROOT.parent / "shared" / "eval" / "xquad"
 LANGUAGES = ("en", "de", "es", "ru")
 PAGE = ROOT / "docs" / "deployment.md"
+SECTIONS_END = "## What does not scale yet"  # each CPU's figures are a section before this heading
 DATABASE = os.environ.get("NEWSDESK_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -129,9 +131,12 @@ def question_rate(replicas: int, scratch: Path, questions: list[str]) -> dict[st
 
 
 def write_page(ingest: list[dict[str, float]], answers: list[dict[str, float]], busy: float, note: str) -> None:
+    """This CPU's section of docs/deployment.md's scaling figures, replaced; other CPUs' sections stay."""
+    cpu = cpu_model()
+    marker = "deployment-scale:" + re.sub(r"[^\w]+", "-", cpu).strip("-")
     lines = [
-        "<!-- deployment-scale:begin -->",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu_model()} ({os.cpu_count()} cores) by",
+        f"<!-- {marker}:begin -->",
+        f"**{cpu}** ({os.cpu_count()} cores), measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by",
         "`.venv/bin/python bench/deployment.py`; other processes kept"
         f" {busy:.2f} cores busy on average meanwhile.{note}",
         "",
@@ -148,11 +153,16 @@ def write_page(ingest: list[dict[str, float]], answers: list[dict[str, float]], 
             f"| {r['replicas']} | {r['questions']} | {r['seconds']} | {r['rate']} | {r['rate'] / r['replicas']:.2f} |"
             for r in answers
         ),
-        "<!-- deployment-scale:end -->",
+        f"<!-- {marker}:end -->",
     ]
     text = PAGE.read_text(encoding="utf-8")
-    begin, end = text.index("<!-- deployment-scale:begin -->"), text.index("<!-- deployment-scale:end -->")
-    PAGE.write_text(text[:begin] + "\n".join(lines) + text[end + len("<!-- deployment-scale:end -->") :], "utf-8")
+    section = re.compile(rf"^<!-- {re.escape(marker)}:begin -->$.*?^<!-- {re.escape(marker)}:end -->$", re.S | re.M)
+    if section.search(text):
+        text = section.sub(lambda _: "\n".join(lines), text)
+    else:  # a CPU not measured before: its section goes after the others
+        anchor = text.index(SECTIONS_END)
+        text = text[:anchor] + "\n".join(lines) + "\n\n" + text[anchor:]
+    PAGE.write_text(text, encoding="utf-8")
 
 
 def main() -> None:
