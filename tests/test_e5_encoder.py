@@ -35,6 +35,7 @@ def reference_texts() -> list[str]:
     return ["passage: " + t for t in texts]
 
 
+@pytest.mark.slow  # loads the model (and emulates bfloat16 where the CPU lacks it: ~35 s on 2 AVX2 cores)
 @pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
 def test_vectors_match_the_reference(dtype: str) -> None:
     reference = np.load(REFERENCE)[dtype].astype(np.float32)
@@ -47,6 +48,7 @@ def test_vectors_match_the_reference(dtype: str) -> None:
     assert np.sum(one_by_one * reference[::7], axis=1).min() >= 0.9999
 
 
+@pytest.mark.slow  # loads the model
 def test_the_numpy_engine_matches_the_reference() -> None:
     reference = np.load(REFERENCE)["float32"].astype(np.float32)
     texts = reference_texts()
