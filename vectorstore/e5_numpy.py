@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from vectorstore.e5_model import E5Model, Window, batches, combine
+from vectorstore.e5_model import E5Model, Window, batches, combine, length_runs
 
 # erf(x) = x P(x^2) / Q(x^2) on [-4, 4] (+-1 beyond, where erf is 1 to float32): the rational approximation
 # of Eigen and XLA for float32, within 7e-8 of erf. It is evaluated in float64 (as fast here as float32, whose
@@ -114,12 +114,7 @@ class NumpyE5Encoder:
     def _forward(self, windows: list[list[int]]) -> np.ndarray:
         """Mean-pooled (not normalised) vectors of token windows that include <s> and </s>, sorted by length."""
         t, eps = self._t, self._h.eps
-        runs: list[tuple[int, int]] = []
-        for n in map(len, windows):
-            if runs and runs[-1][1] == n:
-                runs[-1] = (runs[-1][0] + 1, n)
-            else:
-                runs.append((1, n))
+        runs = length_runs(windows)
         ids = np.array([token for w in windows for token in w])
         positions = np.concatenate([np.tile(np.arange(n), count) for count, n in runs])
         x = self.model.word_embeddings(ids)

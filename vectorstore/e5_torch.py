@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vectorstore.e5_model import DIMENSION, E5Model, Window, batches, combine, load_model
+from vectorstore.e5_model import DIMENSION, E5Model, Window, batches, combine, length_runs, load_model
 
 __all__ = ["E5Encoder", "cpu_has_bf16"]
 
@@ -159,12 +159,7 @@ class E5Encoder:
     def _forward(self, windows: list[list[int]]) -> torch.Tensor:
         """Mean-pooled (not normalised) float32 vectors for token windows that include <s> and </s>, given
         sorted by length so that equal lengths are neighbours."""
-        runs: list[tuple[int, int]] = []
-        for n in map(len, windows):
-            if runs and runs[-1][1] == n:
-                runs[-1] = (runs[-1][0] + 1, n)
-            else:
-                runs.append((1, n))
+        runs = length_runs(windows)
         ids = torch.tensor([token for w in windows for token in w])
         positions = torch.cat([torch.arange(n).repeat(count) for count, n in runs])
         x = self._embed_words(ids) + self._pos[positions] + self._type
