@@ -163,18 +163,19 @@ def query_words(terms: list[str], lang: str | None) -> list[str]:
     return list(dict.fromkeys(stems(text, lang) if lang else _WORD.findall(text)))
 
 
-def _filter_sql(filters: SearchFilters | None) -> tuple[list[str], list[object]]:
-    """SQL conditions on documents (aliased `d`) for ready documents that pass the filters, and their values."""
+def filter_sql(filters: SearchFilters | None, placeholder: str = "?") -> tuple[list[str], list[object]]:
+    """SQL conditions on documents (aliased `d`) for ready documents that pass the filters, and their values;
+    `placeholder` is the driver's parameter mark (sqlite3's `?`, psycopg's `%s`)."""
     where: list[str] = ["d.state = 'ready'"]
     params: list[object] = []
     if filters and filters.since is not None:
-        where.append("d.date_int >= ?")
+        where.append(f"d.date_int >= {placeholder}")
         params.append(filters.since)
     if filters and filters.until is not None:
-        where.append("d.date_int <= ?")
+        where.append(f"d.date_int <= {placeholder}")
         params.append(filters.until)
     if filters and filters.source:
-        where.append("d.source = ?")
+        where.append(f"d.source = {placeholder}")
         params.append(filters.source)
     return where, params
 
@@ -397,13 +398,13 @@ class SqliteCatalog:
 
     def count_matching(self, filters: SearchFilters) -> int:
         """How many ready documents the filters let through."""
-        where, params = _filter_sql(filters)
+        where, params = filter_sql(filters)
         return self._db.execute(f"SELECT COUNT(*) FROM documents d WHERE {' AND '.join(where)}", params).fetchone()[0]
 
     def newest_leads(self, limit: int, filters: SearchFilters | None = None) -> list[tuple[str, StoredChunk]]:
         """(chunk id, (document id, text, position, sentence spans or None)) of the first chunk of the `limit`
         newest ready documents."""
-        where, params = _filter_sql(filters)
+        where, params = filter_sql(filters)
         rows = self._db.execute(
             "SELECT c.id, c.document_id, c.text, c.position, c.sentences FROM documents d"
             " JOIN chunks c ON c.document_id = d.id AND c.position = 0"
@@ -442,7 +443,7 @@ class SqliteCatalog:
             return []
         column = "stems" if lang else "terms"
         match = f"{{{column}}} : (" + " OR ".join('"' + w.replace('"', "") + '"' for w in words) + ")"
-        where, params = _filter_sql(filters)
+        where, params = filter_sql(filters)
         where.insert(0, "chunks_fts MATCH ?")
         params.insert(0, match)
         if lang:

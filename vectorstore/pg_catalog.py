@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from text.words import stems
-from vectorstore.catalog import StoredChunk, index_terms, query_words
+from vectorstore.catalog import StoredChunk, filter_sql, index_terms, query_words
 from vectorstore.database import connect, lost
 from vectorstore.errors import UserError
 from vectorstore.fts_tokens import K1, B, phrase_tokens, row_terms
@@ -73,22 +73,6 @@ def table_prefix(collection: str) -> str:
     if len(collection.encode()) <= 40:
         return collection
     return collection.encode()[:24].decode(errors="ignore") + "_" + hashlib.sha1(collection.encode()).hexdigest()[:12]
-
-
-def _filter_sql(filters: SearchFilters | None) -> tuple[list[str], list[object]]:
-    """SQL conditions on documents (aliased `d`) for ready documents that pass the filters, and their values."""
-    where: list[str] = ["d.state = 'ready'"]
-    params: list[object] = []
-    if filters and filters.since is not None:
-        where.append("d.date_int >= %s")
-        params.append(filters.since)
-    if filters and filters.until is not None:
-        where.append("d.date_int <= %s")
-        params.append(filters.until)
-    if filters and filters.source:
-        where.append("d.source = %s")
-        params.append(filters.source)
-    return where, params
 
 
 class PostgresCatalog:
@@ -343,12 +327,12 @@ class PostgresCatalog:
         return [row[0] for row in rows]
 
     def count_matching(self, filters: SearchFilters) -> int:
-        where, params = _filter_sql(filters)
+        where, params = filter_sql(filters, "%s")
         query = f"SELECT COUNT(*) FROM {{documents}} d WHERE {' AND '.join(where)}"
         return self._run(query, params).fetchone()[0]  # type: ignore[index]
 
     def newest_leads(self, limit: int, filters: SearchFilters | None = None) -> list[tuple[str, StoredChunk]]:
-        where, params = _filter_sql(filters)
+        where, params = filter_sql(filters, "%s")
         rows = self._run(
             "SELECT c.id, c.document_id, c.text, c.position, c.sentences FROM {documents} d"
             " JOIN {chunks} c ON c.document_id = d.id AND c.position = 0"
@@ -399,7 +383,7 @@ class PostgresCatalog:
         idf = {term: max(math.log((chunks - hits + 0.5) / (hits + 0.5)), 0.0) or 1e-6 for term, hits in found}
         if not idf:
             return []
-        where, params = _filter_sql(filters)
+        where, params = filter_sql(filters, "%s")
         if lang:
             where.append("d.lang = %s")
             params.append(lang)
