@@ -22,7 +22,7 @@ from ingest.feeds import FeedWatcher
 from ingest.loaders import SUFFIXES, load_file
 from ingest.pipeline import Ingester, IngestReport
 from ingest.web import fetch_article
-from newsdesk.runtime import build_engine, feed_poller_lock, open_feed_log
+from newsdesk.runtime import build_engine, database_url, feed_poller_lock, open_feed_log
 from newsdesk.settings import Settings
 from vectorstore.errors import UserError
 from vectorstore.store import Store
@@ -116,17 +116,16 @@ def _application(settings: Settings, config: BotConfig, engine: AnswerEngine) ->
 def chat_memory(settings: Settings) -> ChatMemory:
     """The chats' conversations: in the database when there is one (replicas share them), else in the data
     folder."""
-    if settings.database_url is not None:
-        return PostgresChatMemory(settings.database_url.get_secret_value())
-    return SqliteChatMemory(settings.data_dir / CHATS_FILE)
+    url = database_url(settings)
+    return PostgresChatMemory(url) if url else SqliteChatMemory(settings.data_dir / CHATS_FILE)
 
 
 def flood_guards(settings: Settings, config: BotConfig) -> FloodGuards | None:
     """With a database, the flood counts are kept there, so replicas enforce one limit per user together; without
     one, each process counts for itself (the bot's default)."""
-    if settings.database_url is None:
+    url = database_url(settings)
+    if url is None:
         return None
-    url = settings.database_url.get_secret_value()
     return lambda kind: PostgresFloodGuard(url, config.flood, kind)
 
 
