@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.answer_model import CUES, AnswerModel
+from text.language import UNSPACED
 from text.sentences import split_sentences
 from text.words import anchor_words, content_words
 from vectorstore.embeddings import NewsEmbeddings
@@ -37,7 +38,6 @@ MARGIN = 0.08
 
 _QUANTITY = re.compile(r"\b(how (many|much)|combien|wie viele|wieviel|cu[aá]nt[oa]s?|quant[oa]s?|сколько)\b", re.I)
 _DIGIT = re.compile(r"\d")
-_UNSPACED = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")  # Thai, kana, CJK
 
 
 @dataclass
@@ -74,7 +74,7 @@ def candidates(hits: list[Hit], passages: int = PASSAGES, question_lang: str = "
 def _says_something(sentence: str) -> bool:
     """Worth quoting: two content words, or (in Chinese, Japanese or Thai, written without spaces between words)
     as many letters as two short words have."""
-    return len(content_words(sentence)) >= 2 or len(_UNSPACED.findall(sentence)) >= 4
+    return len(content_words(sentence)) >= 2 or len(UNSPACED.findall(sentence)) >= 4
 
 
 def _fold(word: str) -> str:
