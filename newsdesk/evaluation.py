@@ -93,8 +93,9 @@ def eval_settings(settings: Settings, contexts: Path | Sequence[Path]) -> Settin
 
 
 def build_eval_store(settings: Settings, contexts: Path | Sequence[Path]) -> Any:
-    """A store holding every paragraph of `contexts` as an article (in its file's language when the file name
-    says it), ingested (or reused) now."""
+    """A store holding every paragraph of `contexts` as an article, ingested (or reused) now. Each article's
+    language is detected at ingest, as a user's articles are: the file's language is only what the figures are
+    reported by (taking it as given hid that the detector read Arabic paragraphs as English)."""
     from ingest.articles import Article
     from ingest.pipeline import Ingester
     from newsdesk.runtime import open_store
@@ -102,8 +103,8 @@ def build_eval_store(settings: Settings, contexts: Path | Sequence[Path]) -> Any
     files = _as_list(contexts)
     store = open_store(eval_settings(settings, files))
     articles = [
-        Article(id=aid, title=aid.split("#")[0].replace("_", " "), text=text, lang=lang, origin=str(files[0]))
-        for aid, (text, lang) in corpus_articles(files).items()
+        Article(id=aid, title=aid.split("#")[0].replace("_", " "), text=text, origin=str(files[0]))
+        for aid, (text, _lang) in corpus_articles(files).items()
     ]
     Ingester(store, settings.chunk_tokens, settings.chunk_overlap).ingest(articles)
     return store
@@ -145,10 +146,12 @@ def questions_for(
     return chosen[:limit] if limit else chosen
 
 
-def languages_of(store: Any, questions: list[Question]) -> dict[str, str]:
-    """The stored language of each question's article, by article id."""
+def languages_of(store: Any, contexts: Path | Sequence[Path], questions: list[Question]) -> dict[str, str]:
+    """The language of each question's article, by article id: its file's (XQuAD's are named by language),
+    else the one detected at ingest."""
     info = store.catalog.document_info(list({q.article_id for q in questions}))
-    return {aid: str(meta["lang"]) or "?" for aid, meta in info.items()}
+    given = {aid: lang for aid, (_text, lang) in corpus_articles(_as_list(contexts)).items()}
+    return {aid: given.get(aid) or str(meta["lang"]) or "?" for aid, meta in info.items()}
 
 
 def by_language(outcomes: list[tuple[str, dict[str, bool]]]) -> dict[str, dict[str, float]]:
@@ -174,7 +177,7 @@ def evaluate_retrieval(
     """Recall@1/5/10 and MRR@10 of each question's own paragraph, and recall@1 per language of that paragraph."""
     store = build_eval_store(settings, contexts)
     questions = questions_for(contexts, questions_file, limit, split)
-    langs = languages_of(store, questions)
+    langs = languages_of(store, contexts, questions)
     hits_at = {1: 0, 5: 0, 10: 0}
     reciprocal = 0.0
     outcomes: list[tuple[str, dict[str, bool]]] = []
@@ -236,7 +239,7 @@ def evaluate_answers(
     store = build_eval_store(settings, contexts)
     engine = AnswerEngine(store, answer_model=load_answer_model(settings))
     questions = questions_for(contexts, questions_file, limit, split)
-    langs = languages_of(store, questions)
+    langs = languages_of(store, contexts, questions)
     gold: dict[str, set[str]] = {}
     for path in {*_as_list(contexts), questions_file, *([extra_gold] if extra_gold else [])}:
         for q in load_squad(path)[1]:
