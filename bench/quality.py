@@ -102,6 +102,7 @@ class Progress:
 
 def _commit() -> str | None:
     """The commit the code is at; None when files differ from it (then nothing is saved to reuse)."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
