@@ -46,8 +46,9 @@ def offset_table(prepared: list[Prepared], cache: VectorCache, embedder) -> cali
     return calibration.offsets(probes, passages)
 
 
-def confidences(p: Prepared, table: calibration.Table, languages: dict[str, str]) -> tuple[bool, bool]:
-    """(today's rule refuses, the offset rule's confidence) for one case."""
+def confidences(p: Prepared, table: calibration.Table, languages: dict[str, str]) -> tuple[float, float]:
+    """(today's margin: confidence minus its threshold, refused below 0; the offset rule's confidence) for one
+    case."""
     score(p, None)
     question = p.case.question.text
     lang = languages.setdefault(question, detect_language(question))
@@ -56,7 +57,7 @@ def confidences(p: Prepared, table: calibration.Table, languages: dict[str, str]
     best = max(p.found, key=lambda c: c.cosine)
     threshold = REFUSAL_THRESHOLD_SAME_LANGUAGE if best.same_language else REFUSAL_THRESHOLD
     leveled = max(c.cosine - offsets.get(p.hits[c.hit_index].lang, 0.0) for c in p.found)
-    return best.cosine + coverage < threshold, leveled + coverage
+    return best.cosine + coverage - threshold, leveled + coverage
 
 
 def main() -> None:
@@ -68,10 +69,10 @@ def main() -> None:
         prepared[split] = prepare(make_cases(corpus, similarity(corpus, cache), 12, 0), corpus, cache)
     table = offset_table(prepared["train"] + prepared["measure"], cache, embedder)
     languages: dict[str, str] = {}
-    today, leveled, answerable = {}, {}, {}
+    margins, leveled, answerable = {}, {}, {}
     for split, cases in prepared.items():
         rows = [confidences(p, table, languages) for p in cases]
-        today[split] = np.array([r[0] for r in rows])
+        margins[split] = np.array([r[0] for r in rows])
         leveled[split] = np.array([r[1] for r in rows])
         answerable[split] = np.array([p.case.answerable for p in cases])
     threshold = float(np.quantile(leveled["train"][answerable["train"]], ANSWERABLE_REFUSED))
@@ -80,7 +81,7 @@ def main() -> None:
     for i, p in enumerate(prepared["measure"]):
         for name in (group_of(p), "all"):
             kind = 0 if p.case.answerable else 2
-            tallies[name][kind].append(bool(today["measure"][i]))
+            tallies[name][kind].append(bool(margins["measure"][i] < 0))
             tallies[name][kind + 1].append(bool(refused[i]))
     print(f"offset threshold {threshold:.4f} (4% of answerable training cases refused)\n")
     print("| group | answerable refused: today -> offsets | unanswerable refused: today -> offsets |")
@@ -91,20 +92,15 @@ def main() -> None:
     print("\nUnanswerable refused at equal answerable refused (measure cases, each rule's threshold moved):")
     mask = answerable["measure"]
     for target in (0.03, 0.05, 0.10):
-        shape = _today_at(prepared["measure"], mask, target)
-        level = np.quantile(leveled["measure"][mask], target)
-        print(f"- {target:.2f}: today's shape {shape:.3f}, offsets {(leveled['measure'][~mask] < level).mean():.3f}")
+        shape, level = (_refused_unanswerable(values["measure"], mask, target) for values in (margins, leveled))
+        print(f"- {target:.2f}: today's shape {shape:.3f}, offsets {level:.3f}")
 
 
-def _today_at(cases: list[Prepared], answerable: np.ndarray, target: float) -> float:
-    """Unanswerable refused by today's two thresholds, both moved by the same amount until answerable refusals
-    reach `target`."""
-    best = [max(p.found, key=lambda c: c.cosine) for p in cases]
-    coverage = np.array([ANCHOR_BONUS * extractive.anchor_coverage(p.case.question.text, p.hits) for p in cases])
-    confidence = np.array([b.cosine for b in best]) + coverage
-    thresholds = np.array([REFUSAL_THRESHOLD_SAME_LANGUAGE if b.same_language else REFUSAL_THRESHOLD for b in best])
-    margin = np.quantile((confidence - thresholds)[answerable], target)
-    return float((confidence - thresholds < margin)[~answerable].mean())
+def _refused_unanswerable(confidence: np.ndarray, answerable: np.ndarray, target: float) -> float:
+    """Unanswerable refused when the threshold on `confidence` is moved until answerable refusals reach
+    `target` (for today's rule, its margin: both thresholds moved by the same amount)."""
+    level = np.quantile(confidence[answerable], target)
+    return float((confidence[~answerable] < level).mean())
 
 
 if __name__ == "__main__":
