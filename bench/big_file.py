@@ -29,10 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import busy_meter, cpu_flags, cpu_model, git_commit, offline_env  # noqa: E402
+from bench.common import busy_meter, cpu_flags, cpu_model, git_commit, offline_env, write_marked_section  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- big-file:begin -->", "<!-- big-file:end -->"
+SECTION = "big-file"  # its marked section of the page
 TARGET_MB = 1200
 
 TOWNS = ["Brennock", "Sella", "Valmont", "Harrowgate", "Kessel Bay", "Orlen", "Tamsford", "Quayle"]
@@ -176,17 +176,6 @@ def section(size: int, result: dict[str, object], busy: float, command: str) -> 
     )
 
 
-def write_section(text: str, doc: Path = DOC) -> None:
-    """Replace the lines between the markers (or append them): other scripts own the rest of the page."""
-    block = f"{BEGIN}\n{text}\n{END}"
-    page = doc.read_text(encoding="utf-8") if doc.exists() else ""
-    if BEGIN in page and END in page:
-        page = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, page, count=1, flags=re.DOTALL)
-    else:
-        page = page.rstrip("\n") + ("\n\n" if page else "") + block + "\n"
-    doc.write_text(page, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=float, default=30.0, help="Size of the generated article in MB.")
@@ -200,7 +189,7 @@ def main() -> None:
     text = section(size, result, busy.value, command)
     print(text)
     if not args.no_doc:
-        write_section(text)
+        write_marked_section(DOC, SECTION, text)
 
 
 if __name__ == "__main__":

@@ -467,3 +467,19 @@ def clear_query_cache(embedder: Any) -> None:
     cache = getattr(embedder, "__dict__", {}).get("_query_cache")
     if cache is not None:
         cache.clear()
+
+
+def write_marked_section(doc: Path, name: str, text: str) -> None:
+    """Put `text` between the page's `<!-- name:begin -->` and `<!-- name:end -->` lines (appended when the page
+    has none): several scripts write one page, each owning only its section. Written to a temporary file and
+    moved into place, so an interrupted run leaves the page as it was."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{text}\n{end}"
+    page = doc.read_text(encoding="utf-8") if doc.exists() else ""
+    if begin in page and end in page:
+        page = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, page, count=1, flags=re.DOTALL)
+    else:
+        page = page.rstrip("\n") + ("\n\n" if page else "") + block + "\n"
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=doc.parent, delete=False) as handle:
+        handle.write(page)
+    Path(handle.name).replace(doc)

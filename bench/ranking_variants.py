@@ -12,7 +12,6 @@ language, one per question and passage language) and the per-language leveling o
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import cpu_model  # noqa: E402
+from bench.common import cpu_model, write_marked_section  # noqa: E402
 from bench.quality import XQUAD, all_sets  # noqa: E402
 from newsdesk.evaluation import build_eval_store, corpus_articles, in_split, questions_for, ranked_articles  # noqa: E402
 from newsdesk.settings import Settings  # noqa: E402
@@ -32,7 +31,7 @@ from vectorstore import calibration  # noqa: E402
 from vectorstore.fusion import Fusion, Scores  # noqa: E402
 from vectorstore.store import Store  # noqa: E402
 
-BEGIN, END = "<!-- ranking-variants:begin -->", "<!-- ranking-variants:end -->"
+SECTION = "ranking-variants"  # its marked section of docs/quality.md
 REFERENCE = "reference: one-language corpora, weighted as mixed"
 Offsets = Callable[[Store, str], dict[str, float]]
 
@@ -154,7 +153,6 @@ def main() -> None:
         print(f"{set_name}: done", flush=True)
     limit = f" --limit {args.limit}" if args.limit else ""
     section = [
-        BEGIN,
         "## Language-neutral ranking: what was tried",
         "",
         f"Measured {date.today()} on {cpu_model()} in {time.time() - started:.0f} s by",
@@ -178,14 +176,9 @@ def main() -> None:
             "|---|" + "---|" * len(headers),
             *(f"| {name} | " + " | ".join(results[name, part]) + " |" for name in rows),
         ]
-    section.append(END)
-    doc = ROOT / "docs" / "quality.md"
-    page = doc.read_text(encoding="utf-8") if doc.exists() else ""
-    block = "\n".join(section) + "\n"
-    marked = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", re.S)
-    page = marked.sub(lambda _: block, page) if marked.search(page) else page.rstrip("\n") + "\n\n" + block
-    doc.write_text(page, encoding="utf-8")
-    print(block)
+    text = "\n".join(section)
+    write_marked_section(ROOT / "docs" / "quality.md", SECTION, text)
+    print(text)
 
 
 if __name__ == "__main__":

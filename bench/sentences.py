@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import re
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
@@ -27,13 +25,13 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import cpu_model  # noqa: E402
+from bench.common import cpu_model, write_marked_section  # noqa: E402
 from text.sentences import split_sentences  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 XQUAD = ("en", "es", "de", "ro", "tr", "vi", "ru", "el", "ar", "hi", "zh", "th")
 DOC = ROOT / "docs" / "quality.md"
-BEGIN, END = "<!-- sentences:begin -->", "<!-- sentences:end -->"
+SECTION = "sentences"  # its marked section of docs/quality.md
 # The last commit of main before issue 17's splitter: the "before" column.
 BEFORE = "8a25aa9"
 TOLERANCE = 0.25  # sentences per paragraph within 25% of English
@@ -159,20 +157,6 @@ def section(rows: dict[str, dict[str, dict[str, float]]], command: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str, doc: Path = DOC) -> None:
-    """Replace the lines between the markers (or append them): other scripts own the rest of the page."""
-    block = f"{BEGIN}\n{text}\n{END}"
-    page = doc.read_text(encoding="utf-8") if doc.exists() else ""
-    if BEGIN in page and END in page:
-        pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
-        page = pattern.sub(lambda _: block, page, count=1)
-    else:
-        page = page.rstrip("\n") + ("\n\n" if page else "") + block + "\n"
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=doc.parent, delete=False) as handle:
-        handle.write(page)
-    Path(handle.name).replace(doc)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pysbd", action="store_true", help="also measure the pysbd library (if installed)")
@@ -197,7 +181,7 @@ def main() -> None:
     text = section(rows, command)
     print(text)
     if not args.no_doc:
-        write_section(text)
+        write_marked_section(DOC, SECTION, text)
         print(f"wrote {DOC.relative_to(ROOT)}")
 
 

@@ -170,15 +170,17 @@ def test_the_bench_replaces_only_its_section_and_skips_without_the_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from bench import sentences as bench
+    from bench.common import write_marked_section
 
+    begin, end = "<!-- sentences:begin -->", "<!-- sentences:end -->"
     doc = tmp_path / "quality.md"
     doc.write_text("# Quality\n\nOther tables.\n", encoding="utf-8")
-    bench.write_section("first", doc)
-    assert doc.read_text(encoding="utf-8") == f"# Quality\n\nOther tables.\n\n{bench.BEGIN}\nfirst\n{bench.END}\n"
+    write_marked_section(doc, bench.SECTION, "first")
+    assert doc.read_text(encoding="utf-8") == f"# Quality\n\nOther tables.\n\n{begin}\nfirst\n{end}\n"
     doc.write_text(doc.read_text(encoding="utf-8") + "\n## Later section\n", encoding="utf-8")
-    bench.write_section("second", doc)
+    write_marked_section(doc, bench.SECTION, "second")
     page = doc.read_text(encoding="utf-8")
-    assert "first" not in page and f"{bench.BEGIN}\nsecond\n{bench.END}" in page
+    assert "first" not in page and f"{begin}\nsecond\n{end}" in page
     assert page.startswith("# Quality\n\nOther tables.\n") and page.endswith("\n## Later section\n")
 
     monkeypatch.setattr(bench, "EVAL", tmp_path / "no-such-folder")
