@@ -214,6 +214,18 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
+def gold_answers(
+    contexts: Path | Sequence[Path], questions_file: Path, extra_gold: Path | None = None
+) -> dict[str, set[str]]:
+    """Each question id's normalised gold answers, in every language the files give them (a mixed corpus's
+    questions count as answered by the gold of whichever language their paragraph is in)."""
+    gold: dict[str, set[str]] = {}
+    for path in {*_as_list(contexts), questions_file, *([extra_gold] if extra_gold else [])}:
+        for q in load_squad(path)[1]:
+            gold.setdefault(q.id, set()).update(normalise_answer(a) for a in q.answers)
+    return gold
+
+
 def evaluate_answers(
     settings: Settings,
     contexts: Path | Sequence[Path],
@@ -240,10 +252,7 @@ def evaluate_answers(
     engine = AnswerEngine(store, answer_model=load_answer_model(settings))
     questions = questions_for(contexts, questions_file, limit, split)
     langs = languages_of(store, contexts, questions)
-    gold: dict[str, set[str]] = {}
-    for path in {*_as_list(contexts), questions_file, *([extra_gold] if extra_gold else [])}:
-        for q in load_squad(path)[1]:
-            gold.setdefault(q.id, set()).update(normalise_answer(a) for a in q.answers)
+    gold = gold_answers(contexts, questions_file, extra_gold)
     counts = {
         "hit@1": 0,
         "hit@5": 0,
