@@ -27,7 +27,7 @@ class CrossEncoderReranker:
         from sentence_transformers import CrossEncoder
         from transformers.utils import logging as transformers_logging
 
-        from vectorstore.e5_torch import cpu_has_bf16
+        from vectorstore.e5_torch import bf16_is_faster
 
         transformers_logging.disable_progress_bar()  # its "Loading weights" bar would land in `ask --json` output
         folder = Path(spec).expanduser()
@@ -37,7 +37,7 @@ class CrossEncoderReranker:
             raise RerankerUnavailable(load_problem(spec, folder.exists(), exc)) from None
         if (labels := self._model.num_labels) != 1:
             raise RerankerUnavailable(f"NEWSDESK_RERANKER={spec}: the model gives {labels} scores per pair, not one")
-        if cpu_has_bf16():  # as SentenceTransformerEmbeddings does: faster where the CPU has bfloat16 instructions
+        if bf16_is_faster():  # as SentenceTransformerEmbeddings does
             self._model.to(torch.bfloat16)
         self._sigmoid = torch.nn.Sigmoid()
 

@@ -80,3 +80,44 @@ def write_reference() -> None:
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write-reference"]:
     write_reference()
+
+
+@pytest.mark.parametrize(
+    ("has_instructions", "seconds", "expected"),
+    [
+        (True, {"bfloat16": 1.0, "float32": 2.0}, True),  # AMX-like: bfloat16 twice as fast
+        (True, {"bfloat16": 0.95, "float32": 1.0}, False),  # within 10%: not worth the precision
+        (True, {"bfloat16": 1.5, "float32": 1.0}, False),  # avx512_bf16 without AMX, as measured on a Xeon
+        (False, {"bfloat16": 1.0, "float32": 2.0}, False),  # emulated: not even timed
+    ],
+)
+def test_bfloat16_is_chosen_only_where_it_is_measured_faster(
+    monkeypatch: pytest.MonkeyPatch, has_instructions: bool, seconds: dict[str, float], expected: bool
+) -> None:
+    import torch
+
+    from vectorstore import e5_torch
+
+    timed: list[bool] = []
+
+    def fake_seconds() -> dict[torch.dtype, float]:
+        timed.append(True)
+        return {torch.bfloat16: seconds["bfloat16"], torch.float32: seconds["float32"]}
+
+    monkeypatch.setattr(e5_torch, "cpu_has_bf16", lambda: has_instructions)
+    monkeypatch.setattr(e5_torch, "_matmul_seconds", fake_seconds)
+    e5_torch.bf16_is_faster.cache_clear()
+    try:
+        assert e5_torch.bf16_is_faster() is expected
+        assert e5_torch.bf16_is_faster() is expected and len(timed) == has_instructions, "timed once"
+    finally:
+        e5_torch.bf16_is_faster.cache_clear()
+
+
+def test_the_matmul_timing_runs_in_both_types() -> None:
+    import torch
+
+    from vectorstore.e5_torch import _matmul_seconds
+
+    seconds = _matmul_seconds()
+    assert set(seconds) == {torch.bfloat16, torch.float32} and all(0 < s < 5 for s in seconds.values())

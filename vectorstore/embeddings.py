@@ -200,9 +200,9 @@ class SentenceTransformerEmbeddings(NewsEmbeddings):
         if threads:
             torch.set_num_threads(threads)
         self._model = _sentence_transformer(SentenceTransformer, model)
-        from vectorstore.e5_torch import cpu_has_bf16
+        from vectorstore.e5_torch import bf16_is_faster
 
-        if cpu_has_bf16():
+        if bf16_is_faster():
             self._model.to(torch.bfloat16)
         self.name = name or f"st:{model}"
         self.max_tokens = int(self._model.max_seq_length)
