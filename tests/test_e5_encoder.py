@@ -121,3 +121,14 @@ def test_the_matmul_timing_runs_in_both_types() -> None:
 
     seconds = _matmul_seconds()
     assert set(seconds) == {torch.bfloat16, torch.float32} and all(0 < s < 5 for s in seconds.values())
+
+
+def test_gelu_by_blocks_is_gelu_of_the_whole_array_in_place() -> None:
+    from vectorstore import e5_numpy
+
+    x = (np.random.default_rng(0).standard_normal((3, e5_numpy._BLOCK // 2 + 7)) * 3).astype(np.float32)
+    whole = x * (1 + e5_numpy.erf(x * np.float32(0.7071067811865476))) * np.float32(0.5)  # spans three blocks
+    result = e5_numpy.gelu(x)
+    assert result is x and np.array_equal(x, whole)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        e5_numpy.gelu(np.ones((4, 6), dtype=np.float32).T)

@@ -36,6 +36,12 @@ _ERF_Q = (
 )
 
 
+# Elements per pass of GELU, so that erf's float64 temporaries stay in the CPU's cache. Over whole arrays
+# (a question's 15 sentences make 12 of 700 x 1536) every step streamed them through memory, and GELU took half
+# of the encoding on a 2-core Xeon (352 of 697 ms).
+_BLOCK = 32768
+
+
 def erf(x: np.ndarray) -> np.ndarray:
     """The error function of a float32 array, float32, within two units in the last place."""
     x = np.clip(x, -4.0, 4.0, dtype=np.float64)
@@ -54,11 +60,17 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
-    """Exact GELU, x * (1 + erf(x / sqrt 2)) / 2, in place of x."""
-    e = erf(x * np.float32(0.7071067811865476))
-    e += 1.0
-    x *= e
-    x *= 0.5
+    """Exact GELU, x * (1 + erf(x / sqrt 2)) / 2, in place of x (a C-contiguous float32 array), a block at a
+    time."""
+    if not x.flags.c_contiguous:  # reshape would copy, and the copy, not x, would be changed
+        raise ValueError("gelu works in place on a C-contiguous array")
+    flat = x.reshape(-1)
+    for start in range(0, len(flat), _BLOCK):
+        block = flat[start : start + _BLOCK]
+        e = erf(block * np.float32(0.7071067811865476))
+        e += 1.0
+        block *= e
+        block *= 0.5
     return x
 
 
