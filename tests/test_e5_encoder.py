@@ -78,10 +78,6 @@ def write_reference() -> None:
     np.savez_compressed(REFERENCE, **{k: v.astype(np.float16) for k, v in vectors.items()})
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["--write-reference"]:
-    write_reference()
-
-
 @pytest.mark.parametrize(
     ("has_instructions", "seconds", "expected"),
     [
@@ -132,3 +128,7 @@ def test_gelu_by_blocks_is_gelu_of_the_whole_array_in_place() -> None:
     assert result is x and np.array_equal(x, whole)
     with pytest.raises(ValueError, match="C-contiguous"):
         e5_numpy.gelu(np.ones((4, 6), dtype=np.float32).T)
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write-reference"]:
+    write_reference()
