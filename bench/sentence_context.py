@@ -61,7 +61,7 @@ def windowed(before: int, after: int, weight: float) -> Iterator[None]:
         windows.clear()
         for candidate in found:
             hit = hits[candidate.hit_index]
-            spans = hit.sentences or tuple((s.start, s.end) for s in extractive.split_sentences(hit.text))
+            spans = extractive.sentence_spans(hit)
             first, last = max(0, candidate.order - before), min(len(spans) - 1, candidate.order + after)
             windows[candidate.text] = hit.text[spans[first][0] : spans[last][1]]
         return found

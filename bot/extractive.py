@@ -53,15 +53,11 @@ class Candidate:
 
 
 def candidates(hits: list[Hit], passages: int = PASSAGES, question_lang: str = "") -> list[Candidate]:
-    """The sentences of the best passages, each once (overlapping chunks repeat sentences): as found at ingest,
-    or split now for a chunk stored before sentences were kept."""
+    """The sentences of the best passages, each once (overlapping chunks repeat sentences)."""
     seen: set[str] = set()
     found: list[Candidate] = []
     for index, hit in enumerate(hits[:passages]):
-        spans = hit.sentences
-        if spans is None:
-            spans = tuple((span.start, span.end) for span in split_sentences(hit.text))
-        for order, (start, end) in enumerate(spans):
+        for order, (start, end) in enumerate(sentence_spans(hit)):
             text = hit.text[start:end]
             key = " ".join(text.split())
             if key in seen or not _says_something(key):
@@ -69,6 +65,14 @@ def candidates(hits: list[Hit], passages: int = PASSAGES, question_lang: str = "
             seen.add(key)
             found.append(Candidate(text, index, order, same_language=bool(question_lang) and hit.lang == question_lang))
     return found
+
+
+def sentence_spans(hit: Hit) -> tuple[tuple[int, int], ...]:
+    """The (start, end) of each sentence of the hit's text: as found at ingest, or split now for a chunk stored
+    before sentences were kept."""
+    if hit.sentences is not None:
+        return hit.sentences
+    return tuple((span.start, span.end) for span in split_sentences(hit.text))
 
 
 def _says_something(sentence: str) -> bool:
