@@ -29,6 +29,7 @@ from vectorstore.records import ChunkRecord, DocumentInfo
 from vectorstore.store import DocumentPart, Store
 
 EMBED_BATCH = 256
+FIRST_BATCH = 32  # nothing runs beside the first batch's chunking, so the embedder should start soon
 
 Progress = Callable[[int, int], None]
 """Told after each batch is written: how many chunks went in, and how many characters of article text the ingest
@@ -199,19 +200,21 @@ class Ingester:
     def _batches(
         self, items: Iterable[Article | LoadError], report: IngestReport, progress: Progress | None
     ) -> Iterator[list[_Part]]:
-        """Parts of the articles to write, EMBED_BATCH chunks a batch (the last batch may hold fewer)."""
+        """Parts of the articles to write, EMBED_BATCH chunks a batch (the first at most FIRST_BATCH, the last may
+        hold fewer)."""
         batch: list[_Part] = []
         size = 0
+        limit = min(FIRST_BATCH, EMBED_BATCH)
         for job in self._jobs(items, report, progress):
             part = _Part(job, first=True)
             try:
                 for chunk, more in _with_lookahead(self.iter_chunks(job.article)):
                     part.chunks.append(chunk)
                     size += 1
-                    if size == EMBED_BATCH:
+                    if size == limit:
                         part.last = not more
                         yield [*batch, part]
-                        batch, size = [], 0
+                        batch, size, limit = [], 0, EMBED_BATCH
                         part = _Part(job, first=False)
             except Exception as exc:  # a tokenizer choking on odd text must not stop the run
                 report.fail(f"{job.article.origin or job.article.id}: cannot chunk ({exc})")
