@@ -86,9 +86,11 @@ def read_base(store: Any) -> list[dict[str, Any]]:
     """Base articles in ingest order: metadata, chunk records and vectors."""
     from vectorstore.records import ChunkRecord
 
-    got = store.vectors._collection.get(include=["embeddings", "documents", "metadatas"])
+    got = store.vectors._collection.get(include=["embeddings", "metadatas"])
+    texts = store.catalog.chunk_texts(got["ids"])
     by_article: dict[str, list[tuple[int, ChunkRecord, np.ndarray]]] = {}
-    for cid, vector, text, meta in zip(got["ids"], got["embeddings"], got["documents"], got["metadatas"], strict=True):
+    for cid, vector, meta in zip(got["ids"], got["embeddings"], got["metadatas"], strict=True):
+        text = texts[cid][1]
         record = ChunkRecord(cid, int(meta["position"]), text, int(meta["start"]), int(meta["end"]))
         by_article.setdefault(str(meta["article_id"]), []).append((record.position, record, np.asarray(vector)))
     order = [d["id"] for d in reversed(store.catalog.documents())]  # oldest first: the order of ingest
@@ -180,9 +182,8 @@ def write_corpus(store: Any, base: list[dict[str, Any]], n_chunks: int) -> int:
     def flush() -> None:
         store.catalog.begin_documents([info for info, _, _ in pending], "bench")
         ids = [c.id for _, chunks, _ in pending for c in chunks]
-        texts = [c.text for _, chunks, _ in pending for c in chunks]
         metas = [_metadata(info, c) for info, chunks, _ in pending for c in chunks]
-        store.vectors.add(ids, np.concatenate([v for _, _, v in pending]), texts, metas)
+        store.vectors.add(ids, np.concatenate([v for _, _, v in pending]), metas)
         store.catalog.add_chunks([(info, chunks) for info, chunks, _ in pending], {info.id for info, _, _ in pending})
         pending.clear()
 

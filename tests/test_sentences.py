@@ -147,7 +147,7 @@ def test_a_schema_2_catalog_is_migrated_in_place_and_keeps_answering(data_dir: P
     store = Store(data_dir, embedder)  # migrates the catalog
     vector = store.embed_passages([PESKOV.title + "\n" + PESKOV.text])
     metadata = {"article_id": PESKOV.id, "position": 0, "start": 0, "end": len(PESKOV.text), "title": PESKOV.title}
-    store.vectors.add([chunk_id], vector, [PESKOV.text], [{**metadata, "date_int": 20240602, "lang": "ru"}])
+    store.vectors.add([chunk_id], vector, [{**metadata, "date_int": 20240602, "lang": "ru"}])
 
     db = sqlite3.connect(store.catalog.path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -92,9 +92,7 @@ def test_interrupted_write_is_redone(hashing_store: Store) -> None:
     ingester = Ingester(store)
     chunks = ingester.chunks_of(PESKOV)
     store.catalog.begin_documents([PESKOV.info()], "a killed run")  # as if killed right after step 1
-    store.vectors.add(
-        [chunks[0].id], store.embed_passages([chunks[0].text]), [chunks[0].text], [{"article_id": "kremlin"}]
-    )
+    store.vectors.add([chunks[0].id], store.embed_passages([chunks[0].text]), [{"article_id": "kremlin"}])
     assert not store.is_current("kremlin", PESKOV.content_hash)
     report = ingester.ingest([PESKOV])
     assert report.new + report.updated == 1

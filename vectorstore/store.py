@@ -171,13 +171,12 @@ class Store:
             self.vectors.delete_documents(known)
             stored = self.catalog.written_by(writer, [part.info.id for part in parts])
             kept = [part for part in parts if part.info.id in stored]
-            ids, texts, metadatas = [], [], []
+            ids, metadatas = [], []
             for part in kept:
                 ids += [c.id for c in part.chunks]
-                texts += [c.text for c in part.chunks]
                 metadatas += [_chunk_metadata(part.info, c) for c in part.chunks]
             if ids:
-                self.vectors.add(ids, np.vstack([part.vectors for part in kept]), texts, metadatas)
+                self.vectors.add(ids, np.vstack([part.vectors for part in kept]), metadatas)
             complete = {part.info.id for part in kept if part.last}
             self.catalog.add_chunks([(part.info, part.chunks) for part in kept], complete)
         self._seen_generation = self.catalog.generation()
