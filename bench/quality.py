@@ -37,7 +37,7 @@ ONE_LANGUAGE: dict[str, tuple[Path, Path]] = {
     "XQuAD en->ru": (XQUAD / "xquad.ru.dev.json", XQUAD / "xquad.en.dev.json"),
     "PIAF fr": (EVAL / "piaf/piaf-v1.0.json", EVAL / "piaf/piaf-v1.0.json"),
 }
-ANSWERED = ("XQuAD en->de", "PIAF fr")  # the one-language sets whose answers are measured too
+ANSWERED = ("XQuAD en->de", "XQuAD en->es", "PIAF fr")  # the one-language sets whose answers are measured too
 # The mixed-language archive: each XQuAD paragraph in one of these languages. XQuAD has no French, so the
 # questions are asked in English, German and Spanish.
 MIXED_LANGUAGES = ("en", "de", "es", "ro", "ru", "tr", "vi", "el")
