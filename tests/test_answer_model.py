@@ -81,3 +81,24 @@ def test_training_runs_end_to_end_on_a_small_slice(tmp_path: Path) -> None:
     figures = json.loads(report.read_text())
     assert model.u.shape[1] == 384 and figures["train_cases"] > 0
     assert set(figures["trained"]["all"]) == {"top_sentence", "answerable_refused", "unanswerable_refused", "cases"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "eval" / "xquad").is_dir(), reason="../shared/eval is absent")
+def test_the_cross_encoder_experiment_runs_end_to_end_on_a_small_slice(tmp_path: Path) -> None:
+    """docs/answer-model.md reports its figures, so the command must keep working: cases, the probe, some
+    fine-tuning steps, the figures of every group, and weights that load again."""
+    import torch
+
+    report, weights = tmp_path / "report.json", tmp_path / "cross.pt"
+    command = [sys.executable, "-m", "training.cross_encoder", "--articles", "1", "--variants", "1"]
+    command += ["--minutes", "0.2", "--probe", "20", "--holdout", "20", "--cache", str(tmp_path / "cache")]
+    command += ["--report", str(report), "--save", str(weights)]
+    subprocess.run(command, cwd=ROOT, check=True, timeout=600, capture_output=True)
+    figures = json.loads(report.read_text())
+    assert figures["steps"] > 0 and figures["probe_loss"][1] <= figures["probe_loss"][0]
+    overall = figures["k6"]["measure"]["all"]
+    assert overall["answerable"] > 0 and set(overall["top_sentence"]) == {"cosine", "trained"}
+    assert 0.0 <= overall["unanswerable_refused"]["trained"] <= 1.0
+    saved = torch.load(weights)
+    assert saved["head"]["weight"].shape == (1, 384)
