@@ -24,7 +24,7 @@ from bot import extractive
 from bot.engine import ANCHOR_BONUS, REFUSAL_THRESHOLD, REFUSAL_THRESHOLD_SAME_LANGUAGE
 from newsdesk.runtime import quiet_libraries
 from training.data import load_split, make_cases
-from training.fit import Prepared, VectorCache, group_of, prepare, similarity
+from training.fit import Prepared, VectorCache, group_of, prepare, score, similarity
 from vectorstore.e5_model import E5Model, load_model
 from vectorstore.embeddings import load_embedder
 
@@ -70,8 +70,9 @@ class Shortlist:
 def shortlist(p: Prepared, k: int, with_gold: bool) -> Shortlist:
     """The cosine answerer's k best candidates of `p`; `with_gold` appends the answer's sentence when it ranks
     lower (training, so every answerable case has a right candidate)."""
-    cosines = p.vectors @ p.query
-    scores = (cosines + p.cues @ extractive.COSINE_CUE_WEIGHTS).astype(np.float32)
+    score(p, None)  # the cosine answerer's scores, as training.fit measures it
+    cosines = np.array([c.cosine for c in p.found], dtype=np.float32)
+    scores = np.array([c.score for c in p.found], dtype=np.float32)
     order = list(np.argsort(-scores, kind="stable")[:k])
     if with_gold and p.gold >= 0 and p.gold not in order:
         order.append(p.gold)
