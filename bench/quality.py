@@ -213,7 +213,7 @@ def main() -> None:
         "",
         "## The trained answer model beside the default (measure part, same run)",
         "",
-        "`NEWSDESK_ANSWER_MODEL=shipped` (bot/answer_model.npz, docs/answer-model.md) against the default cosine",
+        "`NEWSDESK_ANSWER_MODEL=shipped` (the reader, bot/reader.npz, docs/answer-model.md) against the cosine",
         "answerer, on the questions of pages the model never saw in training.",
         "",
         "| set | answerer | questions | hit@1 | hit@5 | containment | refused (answerable) |"

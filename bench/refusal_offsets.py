@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 from bot import extractive  # noqa: E402
 from bot.engine import ANCHOR_BONUS, REFUSAL_THRESHOLD, REFUSAL_THRESHOLD_SAME_LANGUAGE  # noqa: E402
 from text.language import detect_language  # noqa: E402
+from training.candidates import Prepared, VectorCache, group_of, prepare, score, similarity  # noqa: E402
 from training.data import load_split, make_cases  # noqa: E402
-from training.fit import Prepared, VectorCache, group_of, prepare, score, similarity  # noqa: E402
 from vectorstore import calibration  # noqa: E402
 from vectorstore.embeddings import load_embedder  # noqa: E402
 
@@ -49,7 +49,7 @@ def offset_table(prepared: list[Prepared], cache: VectorCache, embedder) -> cali
 def confidences(p: Prepared, table: calibration.Table, languages: dict[str, str]) -> tuple[float, float]:
     """(today's margin: confidence minus its threshold, refused below 0; the offset rule's confidence) for one
     case."""
-    score(p, None)
+    score(p)
     question = p.case.question.text
     lang = languages.setdefault(question, detect_language(question))
     offsets = calibration.row(table, lang)

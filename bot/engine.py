@@ -4,10 +4,9 @@ answer's types and its contract are in bot/answers.py)."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import extractive
-from bot.answer_model import AnswerModel
 from bot.answers import Answer, cite, sources_by_article
 from bot.conversation import Conversation
 from bot.llm import llm_answer
@@ -19,6 +18,9 @@ from text.words import asks_for_recent, content_words
 from vectorstore.records import Hit, SearchFilters
 from vectorstore.sources import FilterError
 from vectorstore.store import Store
+
+if TYPE_CHECKING:  # the reader needs torch, which a process answering with the cosine answerer never imports
+    from bot.reader import Reader
 
 # Refusal without the answer model: answer only when the best sentence's cosine, plus a bonus when the
 # question's names and numbers are found in the passages, clears this bar. e5's cosines run higher when question
@@ -36,7 +38,7 @@ class AnswerEngine:
         store: Store,
         llm: Any | None = None,
         k: int = 5,
-        answer_model: AnswerModel | None = None,
+        answer_model: Reader | None = None,
         reranker: CrossEncoderReranker | None = None,
     ) -> None:
         self.store = store
@@ -97,20 +99,20 @@ class AnswerEngine:
         scoring_question = search_query or question
         question_lang = detect_language(question)
         found = extractive.candidates(hits, question_lang=question_lang)
-        extractive.score_candidates(scoring_question, found, self.store.embedder, self.answer_model)
+        extractive.score_candidates(scoring_question, found, self.store.embedder)
+        coverage = extractive.anchor_coverage(question, hits)
+        if self.answer_model is not None:
+            answer_probability = self.answer_model.rescore(scoring_question, found, coverage)
         if not asks_for_recent(scoring_question):  # there retrieval's newest-first order is the point
             hits = extractive.order_by_evidence(found, hits, by_score=self.answer_model is not None)
         refusal = Answer(question, text("refusal", lang), True, lang, retrieved=hits, search_query=search_query)
-        coverage = extractive.anchor_coverage(question, hits)
         if self.answer_model is None:
             confidence = extractive.best_cosine(found) + ANCHOR_BONUS * coverage
             best_hit = hits[max(found, key=lambda c: c.cosine).hit_index] if found else None
             same_language = best_hit is not None and question_lang == best_hit.lang
             threshold = REFUSAL_THRESHOLD_SAME_LANGUAGE if same_language else REFUSAL_THRESHOLD
         else:
-            features = extractive.refusal_features(found, coverage)
-            confidence = self.answer_model.answer_probability(features) if found else 0.0
-            threshold = self.answer_model.threshold
+            confidence, threshold = answer_probability, self.answer_model.threshold
         refusal.confidence = confidence
         if not found or confidence < threshold:
             return refusal

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.answer_model import CUES, AnswerModel
 from text.language import UNSPACED
 from text.sentences import split_sentences
 from text.words import anchor_words, content_words
@@ -85,8 +84,12 @@ def _fold(word: str) -> str:
     return word.lower()
 
 
+CUES = ("anchors", "overlap", "number")
+
+
 def cue_matrix(question: str, found: list[Candidate]) -> np.ndarray:
-    """The cheap evidence of each candidate, one row each, columns as answer_model.CUES names them."""
+    """The cheap evidence of each candidate, one row each, columns as CUES names them: the share of the
+    question's names and numbers in the sentence, of its content words, and a figure when it asks "how many"."""
     anchors = {_fold(a) for a in anchor_words(question)}
     words = {_fold(w) for w in content_words(question)}
     wants_number = bool(_QUANTITY.search(question))
@@ -98,32 +101,24 @@ def cue_matrix(question: str, found: list[Candidate]) -> np.ndarray:
                 len(anchors & sentence_words) / len(anchors) if anchors else 0.0,
                 len(words & sentence_words) / len(words) if words else 0.0,
                 1.0 if wants_number and _DIGIT.search(candidate.text) else 0.0,
-                1.0 if candidate.same_language else 0.0,
-                float(candidate.hit_index),
-                1.0 if candidate.order == 0 else 0.0,
-                float(np.log1p(len(candidate.text.split()))),
             )
         )
     return np.array(rows, dtype=np.float32).reshape(len(found), len(CUES))
 
 
-# The cosine answerer as weights on the cues (names, overlap, a figure for "how many"; the rest unused).
-COSINE_CUE_WEIGHTS = np.array([ANCHOR_WEIGHT, OVERLAP_WEIGHT, NUMBER_WEIGHT, 0, 0, 0, 0], dtype=np.float32)
+COSINE_CUE_WEIGHTS = np.array([ANCHOR_WEIGHT, OVERLAP_WEIGHT, NUMBER_WEIGHT], dtype=np.float32)
 
 
-def score_candidates(
-    question: str, found: list[Candidate], embedder: NewsEmbeddings, model: AnswerModel | None = None
-) -> None:
-    """Set each candidate's cosine and score: the trained model's score, or without one the cosine plus the
-    cues described in the module docstring (the rank of its passage counts in `select`, once the passages are
-    in their final order)."""
+def score_candidates(question: str, found: list[Candidate], embedder: NewsEmbeddings) -> None:
+    """Set each candidate's cosine and score: the cosine plus the cues described in the module docstring (the
+    rank of its passage counts in `select`, once the passages are in their final order)."""
     if not found:
         return
     query = embedder.query_vector(question)
     vectors = embedder.encode_passages([c.text for c in found])
     cues = cue_matrix(question, found)
     cosines = vectors @ query
-    scores = model.scores(query, vectors, cues) if model else cosines + cues @ COSINE_CUE_WEIGHTS
+    scores = cosines + cues @ COSINE_CUE_WEIGHTS
     for candidate, cosine, score in zip(found, cosines, scores, strict=True):
         candidate.cosine = float(cosine)
         candidate.score = float(score)
@@ -175,16 +170,6 @@ def trim_words(text: str, limit: int = MAX_WORDS) -> str:
     """A sentence longer than the answer's word budget, cut at a word with an ellipsis."""
     words = text.split()
     return text if len(words) <= limit else " ".join(words[:limit]) + "…"
-
-
-def refusal_features(found: list[Candidate], anchor_coverage: float) -> np.ndarray:
-    """What the answer model's refusal reads, in the order of answer_model.REFUSAL_FEATURES."""
-    scores = sorted((c.score for c in found), reverse=True)
-    best = max(found, key=lambda c: c.score)
-    gap = scores[0] - scores[1] if len(scores) > 1 else 0.0
-    return np.array(
-        [scores[0], gap, max(c.cosine for c in found), anchor_coverage, float(best.same_language)], dtype=np.float32
-    )
 
 
 def best_cosine(found: list[Candidate]) -> float:

@@ -12,8 +12,8 @@ from newsdesk.settings import Settings, SettingsError, setting
 from vectorstore.errors import UserError
 
 if TYPE_CHECKING:
-    from bot.answer_model import AnswerModel
     from bot.engine import AnswerEngine
+    from bot.reader import Reader
     from ingest.feeds import FeedLog, PollerLock
     from vectorstore.embeddings import NewsEmbeddings
     from vectorstore.store import Store
@@ -110,11 +110,13 @@ def build_engine(settings: Settings) -> AnswerEngine:
     return AnswerEngine(store, llm, answer_model=load_answer_model(settings), reranker=reranker)
 
 
-def load_answer_model(settings: Settings) -> AnswerModel | None:
-    """The answer model NEWSDESK_ANSWER_MODEL names: none ("off"), the one shipped in bot/, or a file."""
-    from bot.answer_model import SHIPPED_MODEL, AnswerModel
-
+def load_answer_model(settings: Settings) -> Reader | None:
+    """The answer model NEWSDESK_ANSWER_MODEL names: none ("off"), the reader shipped in bot/, or a reader file
+    made by `python -m training`."""
     if settings.answer_model == "off":
         return None
-    path = SHIPPED_MODEL if settings.answer_model == "shipped" else Path(settings.answer_model).expanduser()
-    return AnswerModel.load(path, settings.embedder)
+    from bot.reader import SHIPPED_READER, Reader
+    from vectorstore.e5_model import load_model
+
+    path = SHIPPED_READER if settings.answer_model == "shipped" else Path(settings.answer_model).expanduser()
+    return Reader(path, settings.embedder, load_model())

@@ -63,8 +63,8 @@ class Settings(BaseSettings):
     # PostgreSQL as the system of record for several hosts (vectorstore/database.py); empty: SQLite files in data_dir.
     database_url: SecretStr | None = Field(None, alias="NEWSDESK_DATABASE_URL")
 
-    # The trained answer model: "shipped" (bot/answer_model.npz), a file made by `python -m training`, or "off"
-    # for the cosine answerer, the default while the trained one measures worse (docs/answer-model.md).
+    # The trained answer model: "shipped" (the reader, bot/reader.npz), a file made by `python -m training`, or
+    # "off" for the cosine answerer, the default until docs/quality.md shows the reader ahead end to end.
     answer_model: str = Field("off", alias="NEWSDESK_ANSWER_MODEL")
 
     llm: str | None = Field(None, alias="LLM")

@@ -1,1 +1,1 @@
-"""Training the answer model (bot/answer_model.py) from ../shared/eval: `python -m training`."""
+"""Training the reader (bot/reader.py) from ../shared/eval: `python -m training`."""

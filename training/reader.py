@@ -1,8 +1,11 @@
-"""The cross-encoder experiment whose figures docs/answer-model.md reports: e5-small fine-tuned to read
-`<s> query: q </s></s> passage: s </s>` and rerank the cosine answerer's best sentences, with a "no answer" logit in
-the same softmax for refusal. Builds the answer model's cases (training.data, training.fit), trains in bfloat16
-autocast for a fixed time, and prints the measure split's figures beside the cosine answerer's. Not used by the
-product. `.venv/bin/python -m training.cross_encoder`: ~55 minutes on 2 cores, 33 of them fine-tuning."""
+"""Train the reader (bot/reader.py) and measure it beside the cosine answerer: `.venv/bin/python -m training`.
+
+The answer model's cases (training.data, training.candidates) become shortlists, the cosine answerer's k best
+sentences of each; the softmax over ["no answer", each sentence] is fitted first with the cosine answerer's
+scores alone (the baseline), then a linear head on the frozen encoder (a probe, so gradients reach the encoder
+from the first step), then low-rank adapters, head and scalars together for a fixed time, in bfloat16 where it
+is faster. Prints the measure split's figures and writes bot/reader.npz; ~35 minutes on 2 cores, 25 of them
+training (docs/answer-model.md)."""
 
 from __future__ import annotations
 
@@ -22,17 +25,17 @@ from torch import nn
 
 from bot import extractive
 from bot.engine import ANCHOR_BONUS, REFUSAL_THRESHOLD, REFUSAL_THRESHOLD_SAME_LANGUAGE
+from bot.reader import SHIPPED_READER, PairTokenizer, Scalars
 from newsdesk.runtime import quiet_libraries
+from training.candidates import Prepared, VectorCache, group_of, prepare, score, similarity
 from training.data import load_split, make_cases
-from training.fit import Prepared, VectorCache, group_of, prepare, score, similarity
-from vectorstore.e5_model import E5Model, load_model
+from training.pair_encoder import PairEncoder, pair_vectors, save
+from vectorstore.e5_model import load_model
+from vectorstore.e5_torch import bf16_is_faster
 from vectorstore.embeddings import load_embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 
-MAX_PAIR_TOKENS = 160  # the sentence is cut to fit
-MAX_QUESTION_TOKENS = 64
-PAD = 1  # XLM-R's <pad>; padded positions are masked out of attention and pooling
 # The softmax's scalars start here; the cosine-only fit moves them to ~48, ~42 and ~-0.7 on the full train split.
 START_SCALE, START_NO_ANSWER, START_NO_ANSWER_COVERAGE = 20.0, 16.0, 0.0
 PROBE_L2 = 1e-2
@@ -70,7 +73,7 @@ class Shortlist:
 def shortlist(p: Prepared, k: int, with_gold: bool) -> Shortlist:
     """The cosine answerer's k best candidates of `p`; `with_gold` appends the answer's sentence when it ranks
     lower (training, so every answerable case has a right candidate)."""
-    score(p, None)  # the cosine answerer's scores, as training.fit measures it
+    score(p)  # the cosine answerer's scores
     cosines = np.array([c.cosine for c in p.found], dtype=np.float32)
     scores = np.array([c.score for c in p.found], dtype=np.float32)
     order = list(np.argsort(-scores, kind="stable")[:k])
@@ -91,95 +94,23 @@ def shortlist(p: Prepared, k: int, with_gold: bool) -> Shortlist:
     )
 
 
-class PairTokenizer:
-    """Token ids of a (question, sentence) pair as the cross-encoder reads it."""
+@dataclass
+class Reading:
+    """The encoder, its tokenizer and its precision: what every forward pass over cases needs."""
 
-    def __init__(self, model: E5Model) -> None:
-        self.model = model
-        self._ids: dict[str, list[int]] = {}  # questions and sentences recur in many cases and steps
-
-    def _encode(self, text: str) -> list[int]:
-        if text not in self._ids:
-            self._ids[text] = self.model.tokenizer.encode([text])[0]
-        return self._ids[text]
-
-    def __call__(self, question: str, sentence: str) -> list[int]:
-        q = self._encode("query: " + question)[:MAX_QUESTION_TOKENS]
-        s = self._encode("passage: " + sentence)[: MAX_PAIR_TOKENS - 4 - len(q)]
-        eos = self.model.eos
-        return [self.model.bos, *q, eos, eos, *s, eos]
+    encoder: PairEncoder
+    tokens: PairTokenizer
+    bf16: bool
 
     def pairs(self, cases: list[Shortlist]) -> list[list[int]]:
-        return [self(case.question, text) for case in cases for text in case.texts]
+        return [self.tokens(case.question, text) for case in cases for text in case.texts]
 
-
-class Layer(nn.Module):
-    """One post-LayerNorm BERT block, vectorstore/e5_torch.py's math with a padding mask and autograd."""
-
-    def __init__(self, model: E5Model, index: int) -> None:
-        super().__init__()
-        h = model.header
-        self.heads = h.heads
-        self.qkv = nn.Linear(h.hidden, 3 * h.hidden)
-        self.ao = nn.Linear(h.hidden, h.hidden)
-        self.fi = nn.Linear(h.hidden, h.ffn)
-        self.fo = nn.Linear(h.ffn, h.hidden)
-        self.aln = nn.LayerNorm(h.hidden, eps=h.eps)
-        self.oln = nn.LayerNorm(h.hidden, eps=h.eps)
-        with torch.no_grad():  # the module names are the model file's tensor names
-            for name in ("qkv", "ao", "fi", "fo", "aln", "oln"):
-                getattr(self, name).weight.copy_(torch.tensor(model.tensors[f"l{index}.{name}.w"]))
-                getattr(self, name).bias.copy_(torch.tensor(model.tensors[f"l{index}.{name}.b"]))
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x [batch, length, hidden]; mask [batch, length], True for real tokens -> same shape as x."""
-        batch, length, hidden = x.shape
-        q, k, v = self.qkv(x).view(batch, length, 3, self.heads, hidden // self.heads).permute(2, 0, 3, 1, 4)
-        padding = torch.zeros(batch, 1, 1, length, dtype=q.dtype).masked_fill(~mask[:, None, None, :], float("-inf"))
-        context = F.scaled_dot_product_attention(q, k, v, attn_mask=padding).transpose(1, 2)
-        x = self.aln(self.ao(context.reshape(batch, length, hidden)) + x)
-        return self.oln(self.fo(F.gelu(self.fi(x))) + x)
-
-
-class PairEncoder(nn.Module):
-    """e5-small as a trainable module: the product's inference engine (vectorstore/e5_torch.py) has no padding and
-    no gradients. The 4-bit word embeddings stay frozen; so do the position and type embeddings."""
-
-    def __init__(self, model: E5Model) -> None:
-        super().__init__()
-        self.model = model
-        self.register_buffer("positions", torch.tensor(model.tensors["emb.pos"]), persistent=False)
-        self.register_buffer("token_type", torch.tensor(model.tensors["emb.type"]), persistent=False)
-        self.embedding_ln = nn.LayerNorm(model.header.hidden, eps=model.header.eps)
-        with torch.no_grad():
-            self.embedding_ln.weight.copy_(torch.tensor(model.tensors["emb.ln.w"]))
-            self.embedding_ln.bias.copy_(torch.tensor(model.tensors["emb.ln.b"]))
-        self.layers = nn.ModuleList(Layer(model, i) for i in range(model.header.layers))
-
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """ids, mask [batch, length] -> mean-pooled float32 vectors [batch, hidden], not normalised."""
-        words = torch.from_numpy(self.model.word_embeddings(ids.flatten().numpy())).view(*ids.shape, -1)
-        x = self.embedding_ln(words + self.positions[: ids.shape[1]][None] + self.token_type)
-        for layer in self.layers:
-            x = layer(x, mask)
-        weights = mask[..., None].float()
-        return (x.float() * weights).sum(1) / weights.sum(1)
-
-
-def pair_vectors(encoder: PairEncoder, pairs: list[list[int]]) -> torch.Tensor:
-    """L2-normalised pooled vectors of token pairs, as one padded batch in bfloat16 autocast."""
-    ids = torch.full((len(pairs), max(map(len, pairs))), PAD, dtype=torch.long)
-    mask = torch.zeros(ids.shape, dtype=torch.bool)
-    for row, pair in enumerate(pairs):
-        ids[row, : len(pair)] = torch.tensor(pair)
-        mask[row, : len(pair)] = True
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        pooled = encoder(ids, mask)
-    return F.normalize(pooled.float(), dim=-1)
+    def vectors(self, pairs: list[list[int]]) -> torch.Tensor:
+        return pair_vectors(self.encoder, pairs, self.bf16)
 
 
 def split_by_case(rows: torch.Tensor, cases: list[Shortlist]) -> tuple[torch.Tensor, ...]:
-    """Per-pair rows (in PairTokenizer.pairs order) cut into each case's."""
+    """Per-pair rows (in Reading.pairs order) cut into each case's."""
     return rows.split([len(c.texts) for c in cases])
 
 
@@ -233,14 +164,12 @@ def fit_cosine_softmax(softmax: Softmax, cases: list[Shortlist]) -> float:
         return float(softmax.loss(cases, [softmax.logits(c) for c in cases]))
 
 
-def fit_probe(
-    encoder: PairEncoder, head: nn.Linear, softmax: Softmax, cases: list[Shortlist], tokens: PairTokenizer
-) -> tuple[float, float]:
+def fit_probe(reading: Reading, head: nn.Linear, softmax: Softmax, cases: list[Shortlist]) -> tuple[float, float]:
     """The head (and the scalars) fitted on the untrained encoder's pair vectors, so that the fine-tune's gradients
     reach the encoder from its first step (a head started at zero learned nothing in an earlier try)."""
     with torch.no_grad():
         vectors = torch.cat(
-            [pair_vectors(encoder, tokens.pairs(cases[i : i + PROBE_CHUNK])) for i in range(0, len(cases), PROBE_CHUNK)]
+            [reading.vectors(reading.pairs(cases[i : i + PROBE_CHUNK])) for i in range(0, len(cases), PROBE_CHUNK)]
         )
     per_case = split_by_case(vectors, cases)
     optimiser = torch.optim.LBFGS(
@@ -266,19 +195,18 @@ def fit_probe(
 
 
 def fine_tune(
-    encoder: PairEncoder,
+    reading: Reading,
     head: nn.Linear,
     softmax: Softmax,
     cases: list[Shortlist],
-    tokens: PairTokenizer,
     minutes: float,
     batch_size: int,
     lr: float,
     started: float,
 ) -> int:
-    """Encoder, head and scalars trained together on batches of cases in order, for `minutes`: the encoder's
+    """Adapters, head and scalars trained together on batches of cases in order, for `minutes`: the adapters'
     learning rate `lr` warms up over WARMUP_STEPS and decays linearly with the time spent. Returns the steps."""
-    trainable = [p for p in encoder.parameters() if p.requires_grad]
+    trainable = [p for p in reading.encoder.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(
         [
             {"params": trainable, "lr": lr, "weight_decay": ENCODER_WEIGHT_DECAY},
@@ -296,7 +224,7 @@ def fine_tune(
         decay = max(FINAL_LR_SHARE, 1.0 - (time.time() - begun) / budget)
         for group, peak in zip(optimiser.param_groups, peak_lrs, strict=True):
             group["lr"] = peak * min(1.0, (step + 1) / WARMUP_STEPS) * decay
-        pair_scores = head(pair_vectors(encoder, tokens.pairs(batch))).squeeze(-1)
+        pair_scores = head(reading.vectors(reading.pairs(batch))).squeeze(-1)
         logits = [softmax.logits(c, s) for c, s in zip(batch, split_by_case(pair_scores, batch), strict=True)]
         loss = softmax.loss(batch, logits)
         optimiser.zero_grad()
@@ -342,16 +270,14 @@ class RunningFigures:
 
 
 @torch.no_grad()
-def score_pairs(
-    encoder: PairEncoder, head: nn.Linear, cases: list[Shortlist], tokens: PairTokenizer
-) -> list[np.ndarray]:
+def score_pairs(reading: Reading, head: nn.Linear, cases: list[Shortlist]) -> list[np.ndarray]:
     """Each case's pair scores, the pairs run shortest first so that a forward pass carries little padding."""
-    pairs = tokens.pairs(cases)
+    pairs = reading.pairs(cases)
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i]))
     scores = np.zeros(len(pairs), np.float32)
     for start in range(0, len(order), SCORE_CHUNK):
         rows = order[start : start + SCORE_CHUNK]
-        scores[rows] = head(pair_vectors(encoder, [pairs[i] for i in rows])).squeeze(-1).numpy()
+        scores[rows] = head(reading.vectors([pairs[i] for i in rows])).squeeze(-1).numpy()
     return np.split(scores, np.cumsum([len(c.texts) for c in cases])[:-1])
 
 
@@ -535,7 +461,7 @@ def build_cases(args: argparse.Namespace, started: float) -> tuple[list[Shortlis
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m training.cross_encoder", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     parser.add_argument("--eval-dir", type=Path, default=ROOT.parent / "shared" / "eval")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "newsdesk" / "training")
     parser.add_argument("--variants", type=int, default=3, help="context languages per English XQuAD question")
@@ -544,13 +470,14 @@ def main() -> None:
     parser.add_argument("--also-k", type=int, nargs="*", default=[], help="figures also when it reads fewer")
     parser.add_argument("--holdout", type=int, default=1500, help="train cases kept out to choose thresholds")
     parser.add_argument("--probe", type=int, default=400, help="train cases the linear probe is fitted on")
-    parser.add_argument("--minutes", type=float, default=33, help="fine-tuning time")
+    parser.add_argument("--minutes", type=float, default=25, help="training time")
     parser.add_argument("--batch", type=int, default=8, help="cases per step")
-    parser.add_argument("--lr", type=float, default=3e-5, help="the encoder's peak learning rate")
-    parser.add_argument("--freeze-below", type=int, default=0, help="freeze the embeddings and layers below this")
+    parser.add_argument("--lr", type=float, default=5e-4, help="the adapters' peak learning rate")
+    parser.add_argument("--rank", type=int, default=16, help="the adapters' rank")
+    parser.add_argument("--alpha", type=float, default=32, help="the adapters' scale (alpha / rank x B A)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report", type=Path, help="also write the figures to this JSON file")
-    parser.add_argument("--save", type=Path, help="write the trained weights to this file")
+    parser.add_argument("--save", type=Path, default=SHIPPED_READER, help="where the reader is written")
     args = parser.parse_args()
     if not (args.eval_dir / "xquad").is_dir():
         sys.exit(f"training data not found: {args.eval_dir} (../shared/eval beside the checkout)")
@@ -567,29 +494,26 @@ def main() -> None:
     log(f"cosine alone: {_scalars_text(softmax)}, loss {cosine_loss:.4f}", started)
 
     model = load_model()
-    tokens = PairTokenizer(model)
-    encoder = PairEncoder(model)
+    reading = Reading(PairEncoder(model), PairTokenizer(model), bf16_is_faster())
+    log(f"matmuls in {'bfloat16' if reading.bf16 else 'float32'}", started)
     head = nn.Linear(model.header.hidden, 1)
     nn.init.zeros_(head.weight)
     nn.init.zeros_(head.bias)
-    probe_before, probe_after = fit_probe(encoder, head, softmax, pool[: args.probe], tokens)
+    probe_before, probe_after = fit_probe(reading, head, softmax, pool[: args.probe])
     log(
         f"probe on {len(pool[: args.probe])} cases: loss {probe_before:.4f} -> {probe_after:.4f}, "
         f"head norm {head.weight.norm():.2f}, {_scalars_text(softmax)}",
         started,
     )
 
-    if args.freeze_below:
-        encoder.embedding_ln.requires_grad_(False)
-        for layer in encoder.layers[: args.freeze_below]:
-            layer.requires_grad_(False)
+    reading.encoder.add_adapters(args.rank, args.alpha)
     probe_cases_last = pool[args.probe :] + pool[: args.probe]
-    steps = fine_tune(encoder, head, softmax, probe_cases_last, tokens, args.minutes, args.batch, args.lr, started)
+    steps = fine_tune(reading, head, softmax, probe_cases_last, args.minutes, args.batch, args.lr, started)
     log(f"fine-tuned: {steps} steps, {steps * args.batch / len(pool):.2f} passes over the pool", started)
 
     scalars = {name: float(value) for name, value in softmax.state_dict().items()}
-    scored_held_out = (held_out, score_pairs(encoder, head, held_out, tokens))
-    scored_measure = (measure, score_pairs(encoder, head, measure, tokens))
+    scored_held_out = (held_out, score_pairs(reading, head, held_out))
+    scored_measure = (measure, score_pairs(reading, head, measure))
     log("scored the held-out and measure cases", started)
     report = {
         "train_cases": len(pool) + len(held_out),
@@ -606,10 +530,10 @@ def main() -> None:
     report["seconds"] = round(time.time() - started)
     if args.report:
         args.report.write_text(json.dumps(report, indent=1) + "\n")
-    if args.save:
-        torch.save(
-            {"encoder": encoder.state_dict(), "head": head.state_dict(), "softmax": softmax.state_dict()}, args.save
-        )
+    logit = report[f"k{args.k}"]["thresholds"]["trained"]
+    numbers = Scalars(scalars["scale"], scalars["no_answer"], scalars["no_answer_coverage"])
+    save(args.save, reading.encoder, head, numbers, 1 / (1 + np.exp(-logit)), args.k, "e5-small")
+    log(f"wrote {args.save} ({args.save.stat().st_size / 1e6:.1f} MB)", started)
 
 
 if __name__ == "__main__":
