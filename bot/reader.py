@@ -107,11 +107,14 @@ class Reader:
         self.encoder = E5Encoder(model=replace(model, tensors={**model.tensors, **merged}))
         self.tokens = PairTokenizer(model)
 
+    def pair_scores(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """The head's score of each (question, sentence) pair, read in one pass, shortest first."""
+        windows = sorted(enumerate(self.tokens(q, s) for q, s in pairs), key=lambda w: len(w[1]))
+        return self.encoder.encode_windows(len(pairs), windows) @ self.head_weight + self.head_bias
+
     def logits(self, question: str, sentences: list[str], cosine_scores: np.ndarray) -> np.ndarray:
         """Each sentence's logit: `scale` x its cosine answerer's score plus the head's score of the pair."""
-        pairs = sorted(enumerate(self.tokens(question, s) for s in sentences), key=lambda w: len(w[1]))
-        vectors = self.encoder.encode_windows(len(sentences), pairs)
-        return self.scalars.scale * cosine_scores + vectors @ self.head_weight + self.head_bias
+        return self.scalars.scale * cosine_scores + self.pair_scores([(question, s) for s in sentences])
 
     def answer_probability(self, logits: np.ndarray, coverage: float) -> float:
         """1 - softmax("no answer") over ["no answer", each sentence's logit]."""

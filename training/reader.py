@@ -25,7 +25,7 @@ from torch import nn
 
 from bot import extractive
 from bot.engine import ANCHOR_BONUS, REFUSAL_THRESHOLD, REFUSAL_THRESHOLD_SAME_LANGUAGE
-from bot.reader import SHIPPED_READER, PairTokenizer, Scalars
+from bot.reader import SHIPPED_READER, PairTokenizer, Reader, Scalars
 from newsdesk.runtime import quiet_libraries
 from training.candidates import Prepared, VectorCache, group_of, prepare, score, similarity
 from training.data import load_split, make_cases
@@ -40,7 +40,6 @@ ROOT = Path(__file__).resolve().parent.parent
 START_SCALE, START_NO_ANSWER, START_NO_ANSWER_COVERAGE = 20.0, 16.0, 0.0
 PROBE_L2 = 1e-2
 PROBE_CHUNK = 16  # cases per frozen forward pass
-SCORE_CHUNK = 64  # pairs per forward pass when scoring
 HEAD_LR, SCALARS_LR, ENCODER_WEIGHT_DECAY = 1e-3, 1e-2, 0.01
 WARMUP_STEPS = 30
 FINAL_LR_SHARE = 0.05  # the linear decay over the time budget stops here
@@ -270,14 +269,9 @@ class RunningFigures:
 
 
 @torch.no_grad()
-def score_pairs(reading: Reading, head: nn.Linear, cases: list[Shortlist]) -> list[np.ndarray]:
-    """Each case's pair scores, the pairs run shortest first so that a forward pass carries little padding."""
-    pairs = reading.pairs(cases)
-    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i]))
-    scores = np.zeros(len(pairs), np.float32)
-    for start in range(0, len(order), SCORE_CHUNK):
-        rows = order[start : start + SCORE_CHUNK]
-        scores[rows] = head(reading.vectors([pairs[i] for i in rows])).squeeze(-1).numpy()
+def score_pairs(reader: Reader, cases: list[Shortlist]) -> list[np.ndarray]:
+    """Each case's pair scores as the product computes them (the saved file, its engine), all pairs in one pass."""
+    scores = reader.pair_scores([(case.question, text) for case in cases for text in case.texts])
     return np.split(scores, np.cumsum([len(c.texts) for c in cases])[:-1])
 
 
@@ -512,8 +506,13 @@ def main() -> None:
     log(f"fine-tuned: {steps} steps, {steps * args.batch / len(pool):.2f} passes over the pool", started)
 
     scalars = {name: float(value) for name, value in softmax.state_dict().items()}
-    scored_held_out = (held_out, score_pairs(reading, head, held_out))
-    scored_measure = (measure, score_pairs(reading, head, measure))
+    numbers = Scalars(scalars["scale"], scalars["no_answer"], scalars["no_answer_coverage"])
+    # The figures and the threshold come from the file as the product reads and runs it: written, read back,
+    # then written again with the threshold chosen on those scores.
+    save(args.save, reading.encoder, head, numbers, 0.5, args.k, "e5-small")
+    reader = Reader(args.save, "e5-small", model)
+    scored_held_out = (held_out, score_pairs(reader, held_out))
+    scored_measure = (measure, score_pairs(reader, measure))
     log("scored the held-out and measure cases", started)
     report = {
         "train_cases": len(pool) + len(held_out),
@@ -531,7 +530,6 @@ def main() -> None:
     if args.report:
         args.report.write_text(json.dumps(report, indent=1) + "\n")
     logit = report[f"k{args.k}"]["thresholds"]["trained"]
-    numbers = Scalars(scalars["scale"], scalars["no_answer"], scalars["no_answer_coverage"])
     save(args.save, reading.encoder, head, numbers, 1 / (1 + np.exp(-logit)), args.k, "e5-small")
     log(f"wrote {args.save} ({args.save.stat().st_size / 1e6:.1f} MB)", started)
 
