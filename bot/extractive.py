@@ -143,6 +143,12 @@ def order_by_evidence(found: list[Candidate], hits: list[Hit], by_score: bool = 
     return reordered
 
 
+def best_first(found: list[Candidate]) -> list[int]:
+    """Indices of `found` by score, best first; equal scores keep their order (the reader rereads the first k
+    of this, and training builds its shortlists with it, so both see the same sentences)."""
+    return sorted(range(len(found)), key=lambda i: -found[i].score)
+
+
 def _ranked(candidate: Candidate) -> float:
     return candidate.score - RANK_WEIGHT * candidate.hit_index
 

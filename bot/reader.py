@@ -15,6 +15,7 @@ passages answer is 1 - softmax("no answer"), and the engine refuses under the th
 
 from __future__ import annotations
 
+import functools
 import math
 import zipfile
 from dataclasses import dataclass, replace
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot import extractive
 from bot.extractive import Candidate
 from vectorstore.e5_model import E5Model
 from vectorstore.errors import UserError
@@ -40,14 +42,16 @@ class AnswerModelError(UserError):
 class PairTokenizer:
     """Token ids of a (question, sentence) pair as the reader reads it: `<s> query: q </s></s> passage: s </s>`."""
 
+    # Questions and sentences recur (in training's cases and steps, in a chat's follow-ups); bounded, because a
+    # bot answers for weeks.
+    CACHED_TEXTS = 200_000
+
     def __init__(self, model: E5Model) -> None:
         self.model = model
-        self._ids: dict[str, list[int]] = {}  # questions and sentences recur in many cases and steps
+        self._encode = functools.lru_cache(maxsize=self.CACHED_TEXTS)(self._tokens)
 
-    def _encode(self, text: str) -> list[int]:
-        if text not in self._ids:
-            self._ids[text] = self.model.tokenizer.encode([text])[0]
-        return self._ids[text]
+    def _tokens(self, text: str) -> list[int]:
+        return self.model.tokenizer.encode([text])[0]
 
     def __call__(self, question: str, sentence: str) -> list[int]:
         q = self._encode("query: " + question)[:MAX_QUESTION_TOKENS]
@@ -129,7 +133,7 @@ class Reader:
         Returns the chance that they answer the question (see answer_probability); 0 with no candidates."""
         if not found:
             return 0.0
-        order = sorted(range(len(found)), key=lambda i: -found[i].score)[: self.k]
+        order = extractive.best_first(found)[: self.k]
         cosine_scores = np.array([found[i].score for i in order], dtype=np.float32)
         logits = self.logits(question, [found[i].text for i in order], cosine_scores)
         floor = float(logits.min()) / self.scalars.scale - 1.0

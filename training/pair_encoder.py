@@ -127,7 +127,8 @@ def save(
             adapter = getattr(layer, name)
             arrays[f"l{index}.{name}.a"] = adapter.a.detach().numpy().astype(np.float16)
             arrays[f"l{index}.{name}.b"] = adapter.b.detach().numpy().astype(np.float16)
-            rank, alpha = adapter.a.shape[0], adapter.scaling * adapter.a.shape[0]
+    rank = encoder.layers[0].qkv.a.shape[0]  # every adapter has the rank and scale add_adapters gave
+    alpha = encoder.layers[0].qkv.scaling * rank
     np.savez_compressed(
         path,
         kind=np.array(KIND),

@@ -75,7 +75,7 @@ def shortlist(p: Prepared, k: int, with_gold: bool) -> Shortlist:
     score(p)  # the cosine answerer's scores
     cosines = np.array([c.cosine for c in p.found], dtype=np.float32)
     scores = np.array([c.score for c in p.found], dtype=np.float32)
-    order = list(np.argsort(-scores, kind="stable")[:k])
+    order = extractive.best_first(p.found)[:k]  # the scores are float32 values, so the same order as `scores`
     if with_gold and p.gold >= 0 and p.gold not in order:
         order.append(p.gold)
     question = p.case.question.text
