@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot import extractive  # noqa: E402
-from bot.engine import ANCHOR_BONUS, REFUSAL_THRESHOLD, REFUSAL_THRESHOLD_SAME_LANGUAGE  # noqa: E402
+from bot.engine import ANCHOR_BONUS, cosine_confidence  # noqa: E402
 from text.language import detect_language  # noqa: E402
 from training.candidates import Prepared, VectorCache, group_of, prepare, score, similarity  # noqa: E402
 from training.data import load_split, make_cases  # noqa: E402
@@ -53,11 +53,10 @@ def confidences(p: Prepared, table: calibration.Table, languages: dict[str, str]
     question = p.case.question.text
     lang = languages.setdefault(question, detect_language(question))
     offsets = calibration.row(table, lang)
-    coverage = ANCHOR_BONUS * extractive.anchor_coverage(question, p.hits)
-    best = max(p.found, key=lambda c: c.cosine)
-    threshold = REFUSAL_THRESHOLD_SAME_LANGUAGE if best.same_language else REFUSAL_THRESHOLD
+    coverage = extractive.anchor_coverage(question, p.hits)
+    confidence, threshold = cosine_confidence(p.found, coverage)
     leveled = max(c.cosine - offsets.get(p.hits[c.hit_index].lang, 0.0) for c in p.found)
-    return best.cosine + coverage - threshold, leveled + coverage
+    return confidence - threshold, leveled + ANCHOR_BONUS * coverage
 
 
 def main() -> None:

@@ -106,15 +106,14 @@ class AnswerEngine:
         if not asks_for_recent(scoring_question):  # there retrieval's newest-first order is the point
             hits = extractive.order_by_evidence(found, hits, by_score=self.answer_model is not None)
         refusal = Answer(question, text("refusal", lang), True, lang, retrieved=hits, search_query=search_query)
+        if not found:
+            return refusal
         if self.answer_model is None:
-            confidence = extractive.best_cosine(found) + ANCHOR_BONUS * coverage
-            best_hit = hits[max(found, key=lambda c: c.cosine).hit_index] if found else None
-            same_language = best_hit is not None and question_lang == best_hit.lang
-            threshold = REFUSAL_THRESHOLD_SAME_LANGUAGE if same_language else REFUSAL_THRESHOLD
+            confidence, threshold = cosine_confidence(found, coverage)
         else:
             confidence, threshold = answer_probability, self.answer_model.threshold
         refusal.confidence = confidence
-        if not found or confidence < threshold:
+        if confidence < threshold:
             return refusal
         if not extractive.enough_to_go_on(scoring_question, hits):
             return refusal
@@ -122,6 +121,15 @@ class AnswerEngine:
         sources, numbers = sources_by_article([(hits[c.hit_index], c.text) for c in chosen])
         answer = cite([extractive.trim_words(c.text) for c in chosen], numbers)
         return Answer(question, answer, False, lang, sources, hits, search_query=search_query, confidence=confidence)
+
+
+def cosine_confidence(found: list[extractive.Candidate], coverage: float) -> tuple[float, float]:
+    """The cosine answerer's confidence (the best sentence's cosine plus the name bonus) and the bar it must
+    clear, which depends on whether that sentence shares the question's language; `found` is not empty. Training
+    and the refusal benchmark measure this same rule."""
+    best = max(found, key=lambda c: c.cosine)
+    threshold = REFUSAL_THRESHOLD_SAME_LANGUAGE if best.same_language else REFUSAL_THRESHOLD
+    return best.cosine + ANCHOR_BONUS * coverage, threshold
 
 
 def filter_problem(error: FilterError, lang: str) -> str:

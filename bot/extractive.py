@@ -178,10 +178,6 @@ def trim_words(text: str, limit: int = MAX_WORDS) -> str:
     return text if len(words) <= limit else " ".join(words[:limit]) + "…"
 
 
-def best_cosine(found: list[Candidate]) -> float:
-    return max((c.cosine for c in found), default=0.0)
-
-
 def anchor_coverage(question: str, hits: list[Hit]) -> float:
     """Share of the question's names and numbers that appear in the retrieved passages (1.0 when it has none)."""
     anchors = {_fold(a) for a in anchor_words(question)}

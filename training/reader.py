@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bot import extractive
-from bot.engine import ANCHOR_BONUS, REFUSAL_THRESHOLD, REFUSAL_THRESHOLD_SAME_LANGUAGE
+from bot.engine import REFUSAL_THRESHOLD, cosine_confidence
 from bot.reader import SHIPPED_READER, PairTokenizer, Reader, Scalars
 from newsdesk.runtime import quiet_libraries
 from training.candidates import Prepared, VectorCache, group_of, prepare, score, similarity
@@ -45,7 +45,6 @@ WARMUP_STEPS = 30
 FINAL_LR_SHARE = 0.05  # the linear decay over the time budget stops here
 LOG_EVERY = 20
 ANSWERABLE_REFUSED = 0.05  # each refusal rule's threshold refuses at most this share of answerable held-out cases
-SAME_LANGUAGE_OFFSET = REFUSAL_THRESHOLD_SAME_LANGUAGE - REFUSAL_THRESHOLD
 
 
 @dataclass
@@ -58,8 +57,8 @@ class Shortlist:
     gold: int  # index in texts; -1 when unanswerable or the answer's sentence is not among them
     answerable: bool
     coverage: float  # extractive.anchor_coverage
-    best_cosine: float  # over all candidates, not only the shortlist: the product's refusal input
-    best_same_language: bool  # that best candidate is in the question's language
+    cosine_confidence: float  # the cosine answerer's (engine.cosine_confidence), over all candidates
+    cosine_threshold: float  # the bar it must clear in the product
     group: str
     cosine_top_is_gold: bool  # the cosine answerer, over all candidates, ranks the answer's sentence first
 
@@ -73,21 +72,22 @@ def shortlist(p: Prepared, k: int, with_gold: bool) -> Shortlist:
     """The cosine answerer's k best candidates of `p`; `with_gold` appends the answer's sentence when it ranks
     lower (training, so every answerable case has a right candidate)."""
     score(p)  # the cosine answerer's scores
-    cosines = np.array([c.cosine for c in p.found], dtype=np.float32)
     scores = np.array([c.score for c in p.found], dtype=np.float32)
     order = extractive.best_first(p.found)[:k]  # the scores are float32 values, so the same order as `scores`
     if with_gold and p.gold >= 0 and p.gold not in order:
         order.append(p.gold)
     question = p.case.question.text
+    coverage = extractive.anchor_coverage(question, p.hits)
+    confidence, threshold = cosine_confidence(p.found, coverage)
     return Shortlist(
         question=question,
         texts=[p.found[i].text for i in order],
         cosine_scores=scores[order],
         gold=order.index(p.gold) if p.gold in order else -1,
         answerable=p.case.answerable,
-        coverage=extractive.anchor_coverage(question, p.hits),
-        best_cosine=float(cosines.max()),
-        best_same_language=bool(p.found[int(np.argmax(cosines))].same_language),
+        coverage=coverage,
+        cosine_confidence=confidence,
+        cosine_threshold=threshold,
         group=group_of(p),
         cosine_top_is_gold=bool(p.gold >= 0 and int(np.argmax(scores)) == p.gold),
     )
@@ -299,7 +299,6 @@ def outcomes(cases: list[Shortlist], pair_scores: list[np.ndarray], scalars: dic
     rows = []
     for case, pairs in zip(cases, pair_scores, strict=True):
         logits = scalars["scale"] * case.cosine_scores[:k] + pairs[:k]
-        cosine_confidence = case.best_cosine + ANCHOR_BONUS * case.coverage
         no_answer = scalars["no_answer"] + scalars["no_answer_coverage"] * case.coverage
         top = logits.max()
         rows.append(
@@ -310,12 +309,11 @@ def outcomes(cases: list[Shortlist], pair_scores: list[np.ndarray], scalars: dic
                 trained_top=bool(0 <= case.gold < k and int(np.argmax(logits)) == case.gold),
                 gold_in_k=bool(0 <= case.gold < k),
                 confidence={
-                    "cosine": cosine_confidence,
-                    "product": cosine_confidence - SAME_LANGUAGE_OFFSET * case.best_same_language,
+                    "cosine": case.cosine_confidence,
+                    "product": case.cosine_confidence - (case.cosine_threshold - REFUSAL_THRESHOLD),
                     "trained": float(top + np.log(np.exp(logits - top).sum()) - no_answer),
                 },
-                fixed_refused=cosine_confidence
-                < (REFUSAL_THRESHOLD_SAME_LANGUAGE if case.best_same_language else REFUSAL_THRESHOLD),
+                fixed_refused=case.cosine_confidence < case.cosine_threshold,
             )
         )
     return rows
