@@ -38,3 +38,31 @@ def test_amx_peak_is_1024_flop_per_cycle_and_core() -> None:
 def test_this_cpu_amx_flag_matches_its_tile_peak() -> None:
     units = common.flops_per_cycle()
     assert (units["amx_bf16"] == 1024) == units["amx"]
+
+
+def _cpuinfo(vendor: str, family: int, model: int, flags: str) -> str:
+    return (
+        f"vendor_id\t: {vendor}\ncpu family\t: {family}\nmodel\t\t: {model}\nmodel name\t: AMD EPYC\n"
+        f"flags\t\t: fpu sse2 avx2 {flags}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("vendor", "family", "fp32"),
+    [("AuthenticAMD", 25, 32), ("AuthenticAMD", 26, 64), ("GenuineIntel", 6, 64)],
+    ids=["zen4-splits-512-bit-fma", "zen5-two-512-bit-fma-pipes", "intel-server-two-fma-units"],
+)
+def test_512_bit_fma_units_follow_the_core(
+    monkeypatch: pytest.MonkeyPatch, vendor: str, family: int, fp32: int
+) -> None:
+    monkeypatch.setattr(common, "_cpuinfo", lambda: _cpuinfo(vendor, family, 2, "avx512f avx512_bf16"))
+    units = common.flops_per_cycle()
+    assert (units["fp32"], units["bf16"]) == (fp32, 2 * fp32)
+
+
+def test_the_cpu_is_named_with_its_family_and_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Zen 4 and Zen 5 guests both call themselves "AMD EPYC"; their figures must not replace each other."""
+    monkeypatch.setattr(common, "_cpuinfo", lambda: _cpuinfo("AuthenticAMD", 26, 2, "avx512f"))
+    assert common.cpu_model() == "AMD EPYC (family 26, model 2)"
+    monkeypatch.setattr(common, "_cpuinfo", lambda: _cpuinfo("AuthenticAMD", 25, 17, "avx512f"))
+    assert common.cpu_model() == "AMD EPYC (family 25, model 17)"
