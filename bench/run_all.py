@@ -293,8 +293,8 @@ def earlier_page(doc: Path, results: dict[str, Any]) -> tuple[dict[str, str], li
     if not doc.exists():
         return {}, [], ""
     text = doc.read_text(encoding="utf-8")
-    kept_before = re.search(r"Kept from the page's earlier run on (.+?)[:(]", text)
-    own = re.search(r"^- CPU: (.+?) \(", text, re.M)
+    kept_before = re.search(r"Kept from the page's earlier run on (.+?)(?: \(parts|:)", text)
+    own = re.search(r"^- CPU: (.+?) \(KVM guest\)", text, re.M)
     cpu = (kept_before or own).group(1).strip() if (kept_before or own) else ""
     chunks = ["## " + c for c in text.split("\n## ")[1:]]
     sections, rows = {}, []
