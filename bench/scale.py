@@ -16,7 +16,8 @@ thousand chunks per Chroma call, so Chroma and the BM25 index both hold all N ch
 under the data dir and reused by later runs.
 
 Latency. The engine is `newsdesk.runtime.build_engine` over the corpus, as `newsdesk ask` and the bot build
-it (default extractive answerer, k=5). Questions are real evaluation questions (half English over German
+it (default extractive answerer, k=5; the mode "embedded, reader" is the same with the trained reader,
+NEWSDESK_ANSWER_MODEL=shipped, docs/answer-model.md). Questions are real evaluation questions (half English over German
 paragraphs, half French), each asked once per pass after the query-vector cache is cleared, after a warm-up
 on other questions: "search" is `Store.search(q, 5)`, "answer" is `AnswerEngine.ask(q)` (search + answer).
 Each pass is repeated; the medians of the passes' p50 and p95 are reported.
@@ -61,6 +62,7 @@ BUILD_VERSION = 2
 OWN_WEIGHT = (0.55, 0.8)  # a copy's vector: this share of its own base vector, the rest another base chunk's
 NOISE = 0.05  # norm of the Gaussian noise added on top
 WRITE_BATCH = 2000
+READER_MODE = "embedded, reader"  # the same corpus and engine with the trained reader answering
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -364,12 +366,15 @@ _RSS_WRAPPER = (
 )
 
 
-def measure_in_process(folder: Path, port: int | None, warmup: list[Any], questions: list[Any], rounds: int) -> dict:
+def measure_in_process(
+    folder: Path, port: int | None, warmup: list[Any], questions: list[Any], rounds: int, answer_model: str = "off"
+) -> dict:
     """`measure` in a fresh process that only opens the store and asks, like the bot: the driver's own
     Chroma clients (and whatever they still do after writing a corpus) stay out of the timings."""
     job = {
         "folder": str(folder),
         "port": port,
+        "answer_model": answer_model,
         "rounds": rounds,
         "warmup": [[q.text, q.article_id] for q in warmup],
         "questions": [[q.text, q.article_id] for q in questions],
@@ -394,13 +399,14 @@ def _measure_worker(job_file: Path) -> None:
     from newsdesk.runtime import build_engine
 
     job = json.loads(job_file.read_text(encoding="utf-8"))
-    engine = build_engine(_settings(Path(job["folder"]), job["port"]))
+    settings = _settings(Path(job["folder"]), job["port"]).model_copy(update={"answer_model": job["answer_model"]})
+    engine = build_engine(settings)
 
     def asked(items: list[list[str]]) -> list[Any]:
         return [SimpleNamespace(text=text, article_id=aid) for text, aid in items]
 
     result = measure(engine, asked(job["warmup"]), asked(job["questions"]), job["rounds"])
-    if job["port"] is None:
+    if job["port"] is None and job["answer_model"] == "off":
         result["hnsw_recall"] = hnsw_recall(engine.store, [text for text, _ in job["questions"]])
     print(json.dumps(result))
 
@@ -459,7 +465,7 @@ def run(cfg: Config) -> dict[str, Any]:
     sizes = cfg.scale_sizes
     warmup, questions = scale_questions(cfg, base, sizes[0])
     rss_questions = questions[: cfg.rss_questions]
-    modes = ["embedded"]
+    modes = ["embedded", READER_MODE]
     if Path(sys.executable).with_name("chroma").exists():
         modes.append("server")
     result: dict[str, Any] = {"sizes": {}, "questions": len(questions), "rounds": cfg.scale_rounds, "modes": modes}
@@ -471,6 +477,9 @@ def run(cfg: Config) -> dict[str, Any]:
         SharedSystemClient.clear_system_cache()  # the writer's embedded client: closed before measuring
         row["embedded"] = {**measure_in_process(folder, None, warmup, questions, cfg.scale_rounds), "build": built}
         log(f"scale: embedded {n}: answer p50 {row['embedded']['answer_p50']:.0f} ms")
+        reader = measure_in_process(folder, None, warmup, questions, cfg.scale_rounds, answer_model="shipped")
+        row[READER_MODE] = {**reader, "build": built}
+        log(f"scale: {READER_MODE} {n}: answer p50 {reader['answer_p50']:.0f} ms")
         if n == sizes[-1]:
             row["embedded"]["rss"] = peak_rss(folder, rss_questions, None)
             log(f"scale: embedded {n}: bot process {row['embedded']['rss']}")
@@ -505,7 +514,7 @@ def plot(result: dict[str, Any], path: Path, footer: str) -> None:
     sizes = [int(n) for n in result["sizes"]]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=False)
     for ax, kind in zip(axes, ("search", "answer"), strict=True):
-        for mode, colour in (("embedded", "tab:blue"), ("server", "tab:orange")):
+        for mode, colour in (("embedded", "tab:blue"), (READER_MODE, "tab:green"), ("server", "tab:orange")):
             if mode not in result["modes"]:
                 continue
             for stat, style in (("p50", "-o"), ("p95", "--^")):
@@ -537,7 +546,7 @@ def table(result: dict[str, Any]) -> str:
             build = r["build"]
             how = "cached" if build.get("reused") else f"built in {build['build_s']:.0f} s"
             exact = r.get("hnsw_recall")
-            check = f"{exact['recall_at_k']:.2f}, {exact['best_found']:.2f}" if exact else "(embedded only)"
+            check = f"{exact['recall_at_k']:.2f}, {exact['best_found']:.2f}" if exact else "(the embedded row's)"
             quiet = min(r["passes"], key=lambda p: p["busy_cores"])
             rows.append(
                 f"| {build['chunks']:,} | {mode} | {r['search_p50']:.1f} / {r['search_p95']:.1f} "
