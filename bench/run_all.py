@@ -233,13 +233,14 @@ def throughput_section(t: dict[str, Any], info: dict[str, Any]) -> list[str]:
 
 
 def cpu_history(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran: list[str]) -> list[dict[str, Any]]:
-    """The throughput and cold-start figures of every CPU this page was produced on, one row per CPU (kept in
-    benchmarks-cpus.json beside the page): a run replaces its own CPU's row and leaves the others."""
+    """The throughput, cold-start and warm answer figures of every CPU this page was produced on, one row per
+    CPU (kept in benchmarks-cpus.json beside the page): a run replaces its own CPU's row and leaves the others."""
     path = cfg.doc.parent / "benchmarks-cpus.json"
     rows: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
-    t, c = results.get("throughput"), results.get("cold")
-    if not ({"throughput", "cold"} & set(ran)) or not t:
+    t, c, s = results.get("throughput"), results.get("cold"), results.get("scale")
+    if not ({"throughput", "cold", "scale"} & set(ran)) or not t:
         return rows
+    largest = s["sizes"][list(s["sizes"])[-1]] if s else {}
     row = {
         "cpu": info["cpu"],
         "amx": info["amx"],
@@ -253,6 +254,11 @@ def cpu_history(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran:
         "gflops": round(t["gflops"]),
         "matmul_bf16_gflops": round(t["attainable_gflops"]["bfloat16"]),
         "cold_s": round(c["median_s"], 2) if c and "median_s" in c else None,
+        "answer_p50_ms": round(largest["embedded"]["answer_p50"]) if "embedded" in largest else None,
+        "reader_answer_p50_ms": round(largest[scale.READER_MODE]["answer_p50"])
+        if scale.READER_MODE in largest
+        else None,
+        "answer_chunks": largest["embedded"]["build"]["chunks"] if "embedded" in largest else None,
         "busy_cores": round(max(t.get("busy_cores", 0.0), (c or {}).get("busy_cores", 0.0)), 2),
     }
     rows = [r for r in rows if (r["cpu"], r["amx"]) != (row["cpu"], row["amx"])] + [row]
@@ -264,15 +270,20 @@ def cpu_history(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran:
 def history_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| CPU | AMX | raw passages/s (~tokens) | ingest passages/s | ingest / raw | embedder GFLOP/s "
-        "| bf16 matmul GFLOP/s | embedder / matmul | cold `ask` (s) | other processes' cores | commit, date |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| bf16 matmul GFLOP/s | embedder / matmul | cold `ask` (s) | warm answer p50 (ms), cosine / reader "
+        "| other processes' cores | commit, date |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         cold = f"{r['cold_s']:.2f}" if r.get("cold_s") is not None else "n/a"
+        warm = "n/a"
+        if r.get("answer_p50_ms") is not None:
+            reader = r.get("reader_answer_p50_ms")
+            warm = f"{r['answer_p50_ms']} / {reader if reader is not None else 'n/a'} at {r['answer_chunks']:,} chunks"
         lines.append(
             f"| {r['cpu']} ({r['cores']} cores) | {'yes' if r['amx'] else 'no'} | {r['raw_rate']:.1f} "
             f"(~{r['tokens_per_chunk']}) | {r['pipeline_rate']:.1f} | {r['ratio']:.2f} | {r['gflops']} "
-            f"| {r['matmul_bf16_gflops']} | {r['gflops'] / r['matmul_bf16_gflops']:.0%} | {cold} "
+            f"| {r['matmul_bf16_gflops']} | {r['gflops'] / r['matmul_bf16_gflops']:.0%} | {cold} | {warm} "
             f"| {r['busy_cores']:.2f} | {r['commit']}, {r['date']} |"
         )
     return "\n".join(lines)
@@ -347,8 +358,9 @@ def write_doc(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran: l
             else []
         ),
         "",
-        "Embedder throughput and cold start on each CPU the page was produced on (`throughput` and `cold` parts; a "
-        "run replaces its own CPU's row, figures of other CPUs stay as measured there):",
+        "Embedder throughput, cold start and warm answer latency over the largest corpus on each CPU the page was "
+        "produced on (`throughput`, `cold` and `scale` parts; a run replaces its own CPU's row, figures of other "
+        "CPUs stay as measured there):",
         "",
         history_table(cpu_history(cfg, results, info, ran)),
         "",
