@@ -15,12 +15,13 @@ Chroma upsert, catalog `add_chunks`, the same metadata as `Store.write_parts`), 
 thousand chunks per Chroma call, so Chroma and the BM25 index both hold all N chunks. Corpora are cached
 under the data dir and reused by later runs.
 
-Latency. The engine is `newsdesk.runtime.build_engine` over the corpus, as `newsdesk ask` and the bot build
-it, measured once the torch engine that a bot starts loading when it starts (`prepare_in_background`) is
-loaded (default extractive answerer, k=5; the mode "embedded, reader" is the same with the trained reader,
-NEWSDESK_ANSWER_MODEL=shipped, docs/answer-model.md). Questions are real evaluation questions (half English
-over German paragraphs, half French), each asked once per pass after the query-vector cache is cleared, after a
-warm-up on other questions: "search" is `Store.search(q, 5)`, "answer" is `AnswerEngine.ask(q)` (search + answer).
+Latency. The engine is `newsdesk.runtime.build_engine` over the corpus, as `newsdesk ask` and the bot build it,
+measured once the torch engine is loaded, which a bot begins loading as soon as it starts
+(`prepare_in_background`) (default extractive answerer, k=5; the mode "embedded, reader" is the same with the
+trained reader, NEWSDESK_ANSWER_MODEL=shipped, docs/answer-model.md). Questions are real evaluation questions
+(half English over German paragraphs, half French), each asked once per pass after the query-vector cache is
+cleared, after a warm-up on other questions: "search" is `Store.search(q, 5)`, "answer" is
+`AnswerEngine.ask(q)` (search + answer).
 Each pass is repeated; the medians of the passes' p50 and p95 are reported.
 
 Peak RSS: a separate `newsdesk ask` process reading questions from stdin (models load once, as in the bot)
