@@ -114,12 +114,12 @@ def cpu_model() -> str:
     info = _cpuinfo()
     found = re.search(r"^model name\s*:\s*(.*)$", info, re.M)
     name = found.group(1).strip() if found else (platform.processor() or "unknown CPU")
-    family, model = _cpu_number("cpu family"), _cpu_number("model")
+    family, model = _cpu_number(info, "cpu family"), _cpu_number(info, "model")
     return f"{name} (family {family}, model {model})" if family is not None and model is not None else name
 
 
-def _cpu_number(field: str) -> int | None:
-    found = re.search(rf"^{field}\s*:\s*(\d+)$", _cpuinfo(), re.M)
+def _cpu_number(info: str, field: str) -> int | None:
+    found = re.search(rf"^{field}\s*:\s*(\d+)$", info, re.M)
     return int(found.group(1)) if found else None
 
 
@@ -227,14 +227,15 @@ def flops_per_cycle() -> dict[str, Any]:
     bfloat16 and 2,048 int8 operations per cycle per core).
     """
     flags = cpu_flags()
-    family = _cpu_number("cpu family")
-    zen4 = "AuthenticAMD" in _cpuinfo() and family == 25
+    info = _cpuinfo()
+    amd = "AuthenticAMD" in info
+    zen4 = amd and _cpu_number(info, "cpu family") == 25
     if "avx512f" in flags:
         units = 1 if zen4 else 2
         lanes, how = 16, f"16 float32 lanes x 2 FLOP per FMA x {units} 512-bit FMA per cycle"
         if zen4:
             how += " (Zen 4 splits a 512-bit FMA over its two 256-bit pipes)"
-        elif "AuthenticAMD" in _cpuinfo():
+        elif amd:
             how += " (Zen 5 has two 512-bit FMA pipes)"
     elif "avx2" in flags:
         units, lanes, how = 2, 8, "8 float32 lanes x 2 FLOP per FMA x 2 256-bit FMA units"
