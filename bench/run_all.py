@@ -56,6 +56,13 @@ def _mark(ok: bool | None) -> str:
     return "n/a" if ok is None else ("yes" if ok else "**no**")
 
 
+def yardstick(t: dict[str, Any]) -> tuple[str, float]:
+    """The matmul the embedder is measured against: torch's rate in the type the embedder runs, which it chose
+    as the faster of bfloat16 and float32 on this CPU (on a CPU without bfloat16 instructions, bfloat16 is
+    emulated at a fraction of float32's rate and would flatter the embedder)."""
+    return t["dtype"], t["attainable_gflops"][t["dtype"]]
+
+
 def summary_table(results: dict[str, Any], info: dict[str, Any]) -> str:
     """Each target of the issue with this run's figure."""
     rows = ["| what | target | measured | met |", "|---|---|---|---|"]
@@ -72,10 +79,11 @@ def summary_table(results: dict[str, Any], info: dict[str, Any]) -> str:
     t = results.get("throughput")
     if t:
         amx = "this CPU has AMX" if t["peak"]["amx"] else "this CPU has no AMX: the target does not apply"
-        share = t["gflops"] / t["attainable_gflops"]["bfloat16"]
+        kind, matmul = yardstick(t)
+        share = t["gflops"] / matmul
         rows += [
-            f"| embedder FLOP/s / a plain bfloat16 torch matmul of its largest shape, same machine "
-            f"| >= {TARGET_MATMUL_SHARE:.0%} | {t['gflops']:.0f} / {t['attainable_gflops']['bfloat16']:.0f} GFLOP/s "
+            f"| embedder FLOP/s / a plain torch matmul of its largest shape in the type it runs ({kind}), same "
+            f"machine | >= {TARGET_MATMUL_SHARE:.0%} | {t['gflops']:.0f} / {matmul:.0f} GFLOP/s "
             f"= {share:.0%} | {_mark(share >= TARGET_MATMUL_SHARE)} |",
             f"| ingest end to end / raw embedder, same chunks | >= {TARGET_RATIO} | {t['pipeline_rate']:.1f} / "
             f"{t['raw_rate']:.1f} chunks/s = {t['ratio']:.2f} | {_mark(t['ratio'] >= TARGET_RATIO)} |",
@@ -177,15 +185,17 @@ def throughput_section(t: dict[str, Any], info: dict[str, Any]) -> list[str]:
             f"**{peaks['AMX bfloat16']:.0f} GFLOP/s**."
         )
     top = "AMX bfloat16" if "AMX bfloat16" in peaks else ("bfloat16" if "bfloat16" in peaks else "float32")
-    share = t["gflops"] / t["attainable_gflops"]["bfloat16"]
+    kind, matmul = yardstick(t)
+    share = t["gflops"] / matmul
     units = "; ".join(f"{what}: {', '.join(names)}" for what, names in t.get("units", {}).items())
     lines += [
         "",
         f"A plain torch matmul of the model's largest shape ([2048, 384] x [384, 1536]) reaches "
         f"{t['attainable_gflops']['bfloat16']:.0f} GFLOP/s in bfloat16 "
         f"({t['attainable_gflops']['bfloat16'] / peaks[top]:.0%} of the {top} peak) and "
-        f"{t['attainable_gflops']['float32']:.0f} in float32 here. The embedder reaches **{share:.0%} of what the "
-        f"bfloat16 matmul attains** (target >= {TARGET_MATMUL_SHARE:.0%}) and {t['gflops'] / peaks[top]:.0%} of the "
+        f"{t['attainable_gflops']['float32']:.0f} in float32 here. The embedder runs in {kind} (the faster of the "
+        f"two here, timed at load) and reaches **{share:.0%} of what the {kind} matmul attains** (target >= "
+        f"{TARGET_MATMUL_SHARE:.0%}) and {t['gflops'] / peaks[top]:.0%} of the "
         f"{top} peak; the rest goes to attention's softmax, layer norms, GELU, conversions and the tokenizer.",
         "",
         "Where `encode_passages` spends its time (torch.profiler, self CPU time, the first "
@@ -201,14 +211,15 @@ def throughput_section(t: dict[str, Any], info: dict[str, Any]) -> list[str]:
     ]
     if not t["peak"]["amx"]:
         need = TARGET_PASSAGES * ingest_throughput.window_flops([202]) / 1e9
+        vector = "bfloat16" if "bfloat16" in peaks else "float32"
         lines += [
-            f"**150 passages/s is out of reach on this CPU.** It has AVX-512 VNNI and AVX512-BF16 but no AMX. "
+            f"**150 passages/s is out of reach on this CPU.** Its vector features are "
+            f"{', '.join(info['features']) or 'none of AVX-512'}, and it has no AMX. "
             f"150 passages of 200 tokens per second need {need:.0f} GFLOP/s of useful work, "
-            f"{need / peaks.get('bfloat16', peaks['float32']):.1f}x the bfloat16 vector peak of both cores. "
-            "int8 through VNNI (VPDPBUSD: 64 products per 512-bit instruction, twice the bfloat16 rate) would "
-            f"peak at {2 * peaks.get('bfloat16', peaks['float32']):.0f} GOP/s, still "
-            f"{need / (2 * peaks.get('bfloat16', peaks['float32'])):.1f}x short before any quantisation loss, so "
-            "we did not trade recall for it. "
+            f"{need / peaks[vector]:.1f}x the {vector} vector peak of both cores. "
+            "int8 through VNNI (VPDPBUSD: 64 products per 512-bit instruction, four times the float32 rate) would "
+            f"peak at {4 * peaks['float32']:.0f} GOP/s, still {need / (4 * peaks['float32']):.1f}x short before "
+            "any quantisation loss, so we did not trade recall for it. "
             "AMX tile units (Sapphire Rapids and later) do about 8x the bfloat16 work per cycle of AVX-512, "
             "which is where the target comes from. On this machine the embedder runs at "
             f"{t['raw_rate']:.0f} passages of ~{t['tokens_per_chunk']:.0f} tokens per second in this run, "
@@ -252,7 +263,8 @@ def cpu_history(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran:
         "ratio": round(t["ratio"], 2),
         "tokens_per_chunk": round(t["tokens_per_chunk"]),
         "gflops": round(t["gflops"]),
-        "matmul_bf16_gflops": round(t["attainable_gflops"]["bfloat16"]),
+        "matmul_dtype": yardstick(t)[0],
+        "matmul_gflops": round(yardstick(t)[1]),
         "cold_s": round(c["median_s"], 2) if c and "median_s" in c else None,
         "answer_p50_ms": round(largest["embedded"]["answer_p50"]) if "embedded" in largest else None,
         "reader_answer_p50_ms": round(largest[scale.READER_MODE]["answer_p50"])
@@ -270,8 +282,8 @@ def cpu_history(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran:
 def history_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| CPU | AMX | raw passages/s (~tokens) | ingest passages/s | ingest / raw | embedder GFLOP/s "
-        "| bf16 matmul GFLOP/s | embedder / matmul | cold `ask` (s) | warm answer p50 (ms), cosine / reader "
-        "| other processes' cores | commit, date |",
+        "| matmul GFLOP/s, the embedder's type | embedder / matmul | cold `ask` (s) "
+        "| warm answer p50 (ms), cosine / reader | other processes' cores | commit, date |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
@@ -283,12 +295,14 @@ def history_table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['cpu']} ({r['cores']} cores) | {'yes' if r['amx'] else 'no'} | {r['raw_rate']:.1f} "
             f"(~{r['tokens_per_chunk']}) | {r['pipeline_rate']:.1f} | {r['ratio']:.2f} | {r['gflops']} "
-            f"| {r['matmul_bf16_gflops']} | {r['gflops'] / r['matmul_bf16_gflops']:.0%} | {cold} | {warm} "
+            f"| {r['matmul_gflops']} ({r['matmul_dtype']}) | {r['gflops'] / r['matmul_gflops']:.0%} | {cold} | {warm} "
             f"| {r['busy_cores']:.2f} | {r['commit']}, {r['date']} |"
         )
     return "\n".join(lines)
 
 
+# A kept part's section ends with this note naming the CPU it was measured on; a later run reads the name back.
+KEPT_PREFIX, KEPT_SUFFIX = "*Kept from the page's earlier run on ", ": this run did not measure it.*"
 SECTIONS = {
     "peer": ("## newsdesk against the plain LangChain pipeline", ("| retrieval ",)),
     "throughput": ("## Ingest throughput and the embedder against the hardware", ()),
@@ -297,30 +311,49 @@ SECTIONS = {
 }
 
 
-def earlier_page(doc: Path, results: dict[str, Any]) -> tuple[dict[str, str], list[str], str]:
+def earlier_page(doc: Path, results: dict[str, Any]) -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]]:
     """From the page as it stands, what this run cannot redo: the sections and summary rows of parts that have
-    no result here (measured on another machine, whose results are not in this data dir), and that machine
-    (the one named where an earlier run already kept them, else the page's own)."""
+    no result here (measured on another machine, whose results are not in this data dir), and the CPU each was
+    measured on: the one its section's note names where an earlier run already kept it, else the page's own.
+    Parts kept by different runs keep different CPUs (a run on a third CPU must not name one for all)."""
     if not doc.exists():
-        return {}, [], ""
+        return {}, {}, {}
     text = doc.read_text(encoding="utf-8")
-    kept_before = re.search(r"Kept from the page's earlier run on (.+?)(?: \(parts|:)", text)
     own = re.search(r"^- CPU: (.+?) \(KVM guest\)", text, re.M)
-    cpu = (kept_before or own).group(1).strip() if (kept_before or own) else ""
+    page_cpu = own.group(1).strip() if own else ""
     chunks = ["## " + c for c in text.split("\n## ")[1:]]
-    sections, rows = {}, []
+    sections, rows, cpus = {}, {}, {}
     for part, (heading, prefixes) in SECTIONS.items():
         if part in results:
             continue
         found = next((c for c in chunks if c.startswith(heading + "\n")), None)
         if found:
-            sections[part] = found.rstrip("\n").split("\n\n*Kept from the page's earlier run")[0]
-        rows += [line for line in text.splitlines() if prefixes and line.startswith(prefixes)]
-    return sections, rows, cpu
+            body, _, note = found.rstrip("\n").partition("\n\n" + KEPT_PREFIX)
+            sections[part] = body
+            cpus[part] = note.split(KEPT_SUFFIX)[0] if note else page_cpu
+        rows[part] = [line for line in text.splitlines() if prefixes and line.startswith(prefixes)]
+    return sections, rows, cpus
+
+
+def kept_summary(rows: dict[str, list[str]], cpus: dict[str, str]) -> list[str]:
+    """The summary rows of the parts this run did not measure, under the CPU each was measured on."""
+    lines = []
+    for cpu in dict.fromkeys(cpus.get(part, "") for part, found in rows.items() if found):
+        parts = [part for part, found in rows.items() if found and cpus.get(part, "") == cpu]
+        lines += [
+            "",
+            f"Kept from the page's earlier run on {cpu or 'another machine'} (parts this run did not measure: "
+            f"{', '.join(parts)}):",
+            "",
+            "| what | target | measured | met |",
+            "|---|---|---|---|",
+            *(row for part in parts for row in rows[part]),
+        ]
+    return lines
 
 
 def write_doc(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran: list[str], seconds: float) -> None:
-    kept, kept_rows, kept_cpu = earlier_page(cfg.doc, results)
+    kept, kept_rows, kept_cpus = earlier_page(cfg.doc, results)
     cfg.img_dir.mkdir(parents=True, exist_ok=True)
     commands = list(dict.fromkeys(r.get("command", cfg.command) for r in results.values()))
     command = " && ".join(commands) if commands else cfg.command
@@ -344,19 +377,7 @@ def write_doc(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran: l
         "## Summary",
         "",
         summary_table(results, info),
-        *(
-            [
-                "",
-                f"Kept from the page's earlier run on {kept_cpu or 'another machine'} (parts this run did not "
-                "measure):",
-                "",
-                "| what | target | measured | met |",
-                "|---|---|---|---|",
-                *kept_rows,
-            ]
-            if kept_rows
-            else []
-        ),
+        *kept_summary(kept_rows, kept_cpus),
         "",
         "Embedder throughput, cold start and warm answer latency over the largest corpus on each CPU the page was "
         "produced on (`throughput`, `cold` and `scale` parts; a run replaces its own CPU's row, figures of other "
@@ -403,10 +424,13 @@ def write_doc(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran: l
         "```",
         "",
     ]
-    kept_note = f"*Kept from the page's earlier run on {kept_cpu or 'another machine'}: this run did not measure it.*"
+
+    def kept_note(part: str) -> str:
+        return KEPT_PREFIX + (kept_cpus.get(part) or "another machine") + KEPT_SUFFIX
+
     p = results.get("peer")
     if not p and "peer" in kept:
-        parts += [kept["peer"], "", kept_note, ""]
+        parts += [kept["peer"], "", kept_note("peer"), ""]
     if p:
         peer.plot(p, cfg.img_dir / "bench-peer.png", footer)
         parts += [
@@ -425,7 +449,7 @@ def write_doc(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran: l
         ]
     t = results.get("throughput")
     if not t and "throughput" in kept:
-        parts += [kept["throughput"], "", kept_note, ""]
+        parts += [kept["throughput"], "", kept_note("throughput"), ""]
     if t:
         ingest_throughput.plot(t, cfg.img_dir / "bench-throughput.png", footer, info["cores"])
         parts += [
@@ -438,7 +462,7 @@ def write_doc(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran: l
         ]
     s = results.get("scale")
     if not s and "scale" in kept:
-        parts += [kept["scale"], "", kept_note, ""]
+        parts += [kept["scale"], "", kept_note("scale"), ""]
     if s:
         scale.plot(s, cfg.img_dir / "bench-scale.png", footer)
         doc = (scale.__doc__ or "").split("\n", 2)[2].strip()
@@ -469,7 +493,7 @@ def write_doc(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran: l
         parts += ["", figure(cfg, "bench-scale.png", "Warm latency against corpus size.", where), ""]
     c = results.get("cold")
     if not c and "cold" in kept:
-        parts += [kept["cold"], "", kept_note, ""]
+        parts += [kept["cold"], "", kept_note("cold"), ""]
     if c:
         parts += ["## Cold start", ""]
         if "median_s" not in c:
