@@ -305,9 +305,30 @@ def evaluate_answers(
         latency_p50_ms=round(_percentile(latencies, 0.5), 1),
         latency_p95_ms=round(_percentile(latencies, 0.95), 1),
         calibration=calibration_table(confidences),
+        separation=separation(confidences),
         by_language=by_language(outcomes),
     )
     return result
+
+
+def separation(confidences: list[tuple[float, float]], answerable_refused: float = 0.05) -> dict[str, float]:
+    """How well the answerer's confidence tells answerable questions from unanswerable ones, whatever its
+    threshold: the chance that an answerable question is the more confident of a pair (AUC, ties half), and
+    the share of unanswerable ones refused at the bar that refuses `answerable_refused` of the answerable. When
+    this share is high but the answer figures' is not, the threshold is wrong; when it is low, the confidence
+    itself must improve."""
+    if not confidences:
+        return {"auc": float("nan"), "bar": float("nan"), "unanswerable_refused": float("nan")}
+    answerable = sorted(a for a, _ in confidences)
+    unanswerable = [u for _, u in confidences]
+    above = sum(a > u for a in answerable for u in unanswerable)
+    ties = sum(a == u for a in answerable for u in unanswerable)
+    bar = answerable[int(answerable_refused * len(answerable))]
+    return {
+        "auc": round((above + ties / 2) / (len(answerable) * len(unanswerable)), 3),
+        "bar": round(bar, 3),
+        "unanswerable_refused": round(sum(u < bar for u in unanswerable) / len(unanswerable), 3),
+    }
 
 
 def calibration_table(confidences: list[tuple[float, float]]) -> list[dict[str, float]]:
