@@ -57,6 +57,11 @@ def all_sets() -> dict[str, tuple[Path | list[Path], Path]]:
     return {**ONE_LANGUAGE, **mixed}
 
 
+def is_answered(name: str) -> bool:
+    """Whether a set's answers are measured (not only its retrieval): ANSWERED and every mixed set."""
+    return name in ANSWERED or name.startswith("mixed")
+
+
 def kept_sections(doc: Path) -> list[str]:
     """The sections other scripts wrote into the page, each between its marker lines."""
     return [m.group(0) for m in MARKED.finditer(doc.read_text(encoding="utf-8"))] if doc.exists() else []
@@ -126,7 +131,7 @@ def main() -> None:
             retrieval[name, part] = progress.measured(
                 f"retrieval|{name}|{part}", evaluate_retrieval, settings, contexts, questions, args.limit, split=part
             )
-            if name in ANSWERED or name.startswith("mixed"):
+            if is_answered(name):
                 gold = XQUAD / "xquad.en.dev.json" if name.startswith("XQuAD") else None
                 answers[name, part] = progress.measured(
                     f"answers|{name}|{part}", evaluate_answers, settings, contexts, questions, gold, args.limit, part

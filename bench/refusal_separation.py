@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import cpu_model, write_marked_section  # noqa: E402
-from bench.quality import ANSWERED, XQUAD, all_sets  # noqa: E402
+from bench.quality import XQUAD, all_sets, is_answered  # noqa: E402
 from newsdesk.evaluation import evaluate_answers  # noqa: E402
 from newsdesk.settings import Settings  # noqa: E402
 
@@ -39,7 +39,7 @@ def main() -> None:
         "|---|---|---:|---|---:|---:|---:|",
     ]
     for name, (contexts, questions) in all_sets().items():
-        if name not in ANSWERED and not name.startswith("mixed"):
+        if not is_answered(name):
             continue
         gold = XQUAD / "xquad.en.dev.json" if name.startswith("XQuAD") else None
         for label, answerer in answerers.items():

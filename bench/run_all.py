@@ -252,6 +252,7 @@ def cpu_history(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran:
     if not ({"throughput", "cold", "scale"} & set(ran)) or not t:
         return rows
     largest = s["sizes"][list(s["sizes"])[-1]] if s else {}
+    matmul_dtype, matmul_gflops = yardstick(t)
     row = {
         "cpu": info["cpu"],
         "amx": info["amx"],
@@ -263,8 +264,8 @@ def cpu_history(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran:
         "ratio": round(t["ratio"], 2),
         "tokens_per_chunk": round(t["tokens_per_chunk"]),
         "gflops": round(t["gflops"]),
-        "matmul_dtype": yardstick(t)[0],
-        "matmul_gflops": round(yardstick(t)[1]),
+        "matmul_dtype": matmul_dtype,
+        "matmul_gflops": round(matmul_gflops),
         "cold_s": round(c["median_s"], 2) if c and "median_s" in c else None,
         "answer_p50_ms": round(largest["embedded"]["answer_p50"]) if "embedded" in largest else None,
         "reader_answer_p50_ms": round(largest[scale.READER_MODE]["answer_p50"])
