@@ -293,6 +293,8 @@ def history_table(rows: list[dict[str, Any]]) -> str:
         if r.get("answer_p50_ms") is not None:
             reader = r.get("reader_answer_p50_ms")
             warm = f"{r['answer_p50_ms']} / {reader if reader is not None else 'n/a'} at {r['answer_chunks']:,} chunks"
+            if r.get("latency_note"):
+                warm += f" ({r['latency_note']})"
         lines.append(
             f"| {r['cpu']} ({r['cores']} cores) | {'yes' if r['amx'] else 'no'} | {r['raw_rate']:.1f} "
             f"(~{r['tokens_per_chunk']}) | {r['pipeline_rate']:.1f} | {r['ratio']:.2f} | {r['gflops']} "

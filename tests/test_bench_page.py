@@ -63,3 +63,19 @@ def test_the_embedder_is_measured_against_the_matmul_of_the_type_it_runs() -> No
     )
     proc = subprocess.run([sys.executable, "-c", run], cwd=ROOT, capture_output=True, text=True, check=True)
     assert proc.stdout.split("\n")[:2] == ["float32 331.0", "bfloat16 992.0"]
+
+
+def test_a_cpu_row_carries_its_latency_caveat() -> None:
+    """Latency rows measured on the copies that shared sentences say so beside the figures, which stay."""
+    run = (
+        "from bench.run_all import history_table\n"
+        "row = dict(cpu='AMD EPYC (family 26, model 2)', cores=2, amx=False, raw_rate=88.6, tokens_per_chunk=131,"
+        " pipeline_rate=78.1, ratio=0.89, gflops=525, matmul_gflops=992, matmul_dtype='bfloat16', cold_s=0.95,"
+        " answer_p50_ms=43, reader_answer_p50_ms=74, answer_chunks=100001, busy_cores=0.01, commit='e6ff681',"
+        " date='2026-12-04')\n"
+        "print(history_table([row, {**row, 'latency_note': 'on copies that shared sentences'}]))"
+    )
+    proc = subprocess.run([sys.executable, "-c", run], cwd=ROOT, capture_output=True, text=True, check=True)
+    first, second = proc.stdout.strip().split("\n")[-2:]
+    assert "| 43 / 74 at 100,001 chunks |" in first
+    assert "| 43 / 74 at 100,001 chunks (on copies that shared sentences) |" in second
