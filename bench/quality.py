@@ -62,6 +62,11 @@ def is_answered(name: str) -> bool:
     return name in ANSWERED or name.startswith("mixed")
 
 
+def extra_gold(name: str) -> Path | None:
+    """Gold answers counted beside the set's own: XQuAD's English answers for its sets over other languages."""
+    return XQUAD / "xquad.en.dev.json" if name.startswith("XQuAD") else None
+
+
 def kept_sections(doc: Path) -> list[str]:
     """The sections other scripts wrote into the page, each between its marker lines."""
     return [m.group(0) for m in MARKED.finditer(doc.read_text(encoding="utf-8"))] if doc.exists() else []
@@ -132,7 +137,7 @@ def main() -> None:
                 f"retrieval|{name}|{part}", evaluate_retrieval, settings, contexts, questions, args.limit, split=part
             )
             if is_answered(name):
-                gold = XQUAD / "xquad.en.dev.json" if name.startswith("XQuAD") else None
+                gold = extra_gold(name)
                 answers[name, part] = progress.measured(
                     f"answers|{name}|{part}", evaluate_answers, settings, contexts, questions, gold, args.limit, part
                 )

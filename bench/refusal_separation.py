@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import cpu_model, write_marked_section  # noqa: E402
-from bench.quality import XQUAD, all_sets, is_answered  # noqa: E402
+from bench.quality import all_sets, extra_gold, is_answered  # noqa: E402
 from newsdesk.evaluation import evaluate_answers  # noqa: E402
 from newsdesk.settings import Settings  # noqa: E402
 
@@ -41,9 +41,8 @@ def main() -> None:
     for name, (contexts, questions) in all_sets().items():
         if not is_answered(name):
             continue
-        gold = XQUAD / "xquad.en.dev.json" if name.startswith("XQuAD") else None
         for label, answerer in answerers.items():
-            r = evaluate_answers(answerer, contexts, questions, gold, args.limit, "measure")
+            r = evaluate_answers(answerer, contexts, questions, extra_gold(name), args.limit, "measure")
             s = r["separation"]
             rows.append(
                 f"| {name} | {label} | {r['questions']} | {r['refused']} / {r['refused_unanswerable']} "
