@@ -20,12 +20,15 @@ print(json.dumps(earlier_page(Path(sys.argv[1]), {})[2]))
 """
 
 
+def in_child(code: str, *args: str) -> str:
+    """What `code` prints, run in a child process at the repository root."""
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, check=True)
+    return proc.stdout
+
+
 def kept_cpus(page: Path) -> dict[str, str]:
     """The CPU named for each part the page keeps, read by bench/run_all.py as a run that measured nothing."""
-    proc = subprocess.run(
-        [sys.executable, "-c", READ_PAGE, str(page)], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    return json.loads(proc.stdout)
+    return json.loads(in_child(READ_PAGE, str(page)))
 
 
 def test_the_page_own_cpu_is_named_whole(tmp_path: Path) -> None:
@@ -61,8 +64,7 @@ def test_the_embedder_is_measured_against_the_matmul_of_the_type_it_runs() -> No
         "print(*yardstick({'dtype': 'float32', 'attainable_gflops': {'float32': 331.0, 'bfloat16': 60.0}}))\n"
         "print(*yardstick({'dtype': 'bfloat16', 'attainable_gflops': {'float32': 213.0, 'bfloat16': 992.0}}))"
     )
-    proc = subprocess.run([sys.executable, "-c", run], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert proc.stdout.split("\n")[:2] == ["float32 331.0", "bfloat16 992.0"]
+    assert in_child(run).split("\n")[:2] == ["float32 331.0", "bfloat16 992.0"]
 
 
 def test_a_cpu_row_carries_its_latency_caveat() -> None:
@@ -75,7 +77,6 @@ def test_a_cpu_row_carries_its_latency_caveat() -> None:
         " date='2026-12-04')\n"
         "print(history_table([row, {**row, 'latency_note': 'on copies that shared sentences'}]))"
     )
-    proc = subprocess.run([sys.executable, "-c", run], cwd=ROOT, capture_output=True, text=True, check=True)
-    first, second = proc.stdout.strip().split("\n")[-2:]
+    first, second = in_child(run).strip().split("\n")[-2:]
     assert "| 43 / 74 at 100,001 chunks |" in first
     assert "| 43 / 74 at 100,001 chunks (on copies that shared sentences) |" in second
