@@ -142,31 +142,38 @@ class Ingester:
     ) -> IngestReport:
         """Write every article that is new or changed; failures are counted and named, never raised.
 
-        Embedding is most of the work, so it runs in a worker thread (torch releases the GIL) while this thread
-        chunks the next batch and writes the previous one: the store is only touched from this thread, and
-        batches are written in order, one at a time. At most two batches of chunks and vectors are held.
+        Embedding is most of the work, so it runs in this thread while a worker thread chunks the next batch and
+        writes the previous one, in that order: the store is only touched from the worker, and batches are
+        written in order, one at a time. Not the other way round: torch's OpenMP threads wait for work by
+        spinning only for the thread that started them first (the main thread in a command); from a second
+        thread they sleep and wake between every op, and encoding ran 18% slower (bench/ingest_throughput.py).
+        At most two batches of chunks and vectors are held.
         """
         report = report or IngestReport()
         started = time.perf_counter()
         writer = uuid.uuid4().hex  # this run, as the catalog names who is writing an article
         _return_freed_memory()
-        embedding_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+        store_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-store")
         try:
-            previous: tuple[list[_Part], Future[np.ndarray]] | None = None
-            for batch in self._batches(items, report, progress):
-                texts = [embedding_text(p.job.article.title, c.text) for p in batch for c in p.chunks]
-                embedding = embedding_worker.submit(self.store.embed_passages, texts)
-                if previous is not None:
-                    self._write(*previous, writer, report, progress)
-                previous = (batch, embedding)
-            if previous is not None:
-                self._write(*previous, writer, report, progress)
+            batches = self._batches(items, report, progress)
+            upcoming = store_worker.submit(next, batches, None)
+            written: Future[None] | None = None
+            while (batch := upcoming.result()) is not None:
+                upcoming = store_worker.submit(next, batches, None)
+                vectors = self.store.embed_passages(
+                    [embedding_text(p.job.article.title, c.text) for p in batch for c in p.chunks]
+                )
+                if written is not None:
+                    written.result()  # a storage error stops the run here, before more is embedded
+                written = store_worker.submit(self._write, batch, vectors, writer, report, progress)
+            if written is not None:
+                written.result()
         except BaseException:
-            # Ctrl-C or a storage error: what is written is whole or invisible, and embeddings in flight would
-            # be thrown away, so do not make the user wait for them.
-            embedding_worker.shutdown(wait=False, cancel_futures=True)
+            # Ctrl-C or a storage error: what is written is whole or invisible (a write under way finishes in the
+            # worker), and batches not yet written would be thrown away, so do not make the user wait for them.
+            store_worker.shutdown(wait=False, cancel_futures=True)
             raise
-        embedding_worker.shutdown()
+        store_worker.shutdown()
         report.seconds += time.perf_counter() - started
         return report
 
@@ -229,12 +236,11 @@ class Ingester:
     def _write(
         self,
         batch: list[_Part],
-        embedding: Future[np.ndarray],
+        vectors: np.ndarray,
         writer: str,
         report: IngestReport,
         progress: Progress | None,
     ) -> None:
-        vectors = embedding.result()
         parts = []
         offset = 0
         for part in batch:
