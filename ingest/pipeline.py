@@ -142,12 +142,9 @@ class Ingester:
     ) -> IngestReport:
         """Write every article that is new or changed; failures are counted and named, never raised.
 
-        Embedding is most of the work, so it runs in this thread while a worker thread chunks the next batch and
-        writes the previous one, in that order: the store is only touched from the worker, and batches are
-        written in order, one at a time. Not the other way round: torch's OpenMP threads wait for work by
-        spinning only for the thread that started them first (the main thread in a command); from a second
-        thread they sleep and wake between every op, and encoding ran 18% slower (bench/ingest_throughput.py).
-        At most two batches of chunks and vectors are held.
+        Embedding is most of the work: while this thread waits for it, a worker thread chunks the next batch and
+        writes the previous one, in that order, so the store is only touched from the worker and batches are
+        written in order, one at a time. At most two batches of chunks and vectors are held.
         """
         report = report or IngestReport()
         started = time.perf_counter()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +134,27 @@ def test_gelu_by_blocks_is_gelu_of_the_whole_array_in_place() -> None:
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write-reference"]:
     write_reference()
+
+
+def test_every_caller_thread_runs_the_encoder_on_one_torch_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each thread that runs torch ops keeps an OpenMP team of its own, and with more of them than cores every op
+    sleeps and wakes (answers 30% slower): a bot's question threads, its ingests and the main thread all hand the
+    encoder's work to one thread, and get the same vectors as encoding there directly."""
+    import vectorstore.e5_torch
+
+    ran_on: set[str] = set()
+    linear = vectorstore.e5_torch._Linear.__call__
+
+    def recording(self, x, *args, **kwargs):  # type: ignore[no-untyped-def]
+        ran_on.add(threading.current_thread().name)
+        return linear(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(vectorstore.e5_torch._Linear, "__call__", recording)
+    encoder = E5Encoder()
+    texts = reference_texts()
+    from_main = encoder.encode(texts)
+    with ThreadPoolExecutor(2) as callers:
+        from_others = list(callers.map(lambda text: encoder.encode([text]), texts))
+    assert len(ran_on) == 1 and next(iter(ran_on)).startswith(vectorstore.e5_torch.TORCH_THREAD), ran_on
+    assert threading.current_thread().name not in ran_on
+    assert np.allclose(np.vstack(from_others), from_main, atol=1e-3)
