@@ -196,7 +196,8 @@ def throughput_section(t: dict[str, Any], info: dict[str, Any]) -> list[str]:
         f"{t['attainable_gflops']['float32']:.0f} in float32 here. The embedder runs in {kind} (the faster of the "
         f"two here, timed at load) and reaches **{share:.0%} of what the {kind} matmul attains** (target >= "
         f"{TARGET_MATMUL_SHARE:.0%}) and {t['gflops'] / peaks[top]:.0%} of the "
-        f"{top} peak; the rest goes to attention's softmax, layer norms, GELU, conversions and the tokenizer.",
+        f"{top} peak; the rest goes to attention's softmax, layer norms, GELU, conversions and the tokenizer."
+        + attention_bound(t, kind, matmul),
         "",
         "Where `encode_passages` spends its time (torch.profiler, self CPU time, the first "
         f"{min(256, t['chunks'])} chunks): "
@@ -241,6 +242,20 @@ def throughput_section(t: dict[str, Any], info: dict[str, Any]) -> list[str]:
             f"| {b['R@5']:.3f} / {f['R@5']:.3f} | {b['passages_per_s']:.1f} / {f['passages_per_s']:.1f} |"
         )
     return lines
+
+
+def attention_bound(t: dict[str, Any], kind: str, matmul: float) -> str:
+    """The sentence that says how far attention's own rate lets the embedder go (absent from older results)."""
+    if "attention_gflops" not in t:
+        return ""
+    rate, share = t["attention_gflops"], t["attention_share"]
+    bound = 1 / ((1 - share) + share * matmul / rate)
+    return (
+        f" Torch's fused attention alone, at the model's shape ({ingest_throughput.ATTENTION_WINDOWS} windows of "
+        f"{ingest_throughput.ATTENTION_TOKENS} tokens, 12 heads of 32), reaches {rate:.0f} GFLOP/s in {kind} here "
+        f"({rate / matmul:.0%} of the matmul): attention is {share:.0%} of the embedder's FLOPs, so with every "
+        f"matmul at the matmul's rate the embedder would still reach at most **{bound:.0%}** of it."
+    )
 
 
 def cpu_history(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran: list[str]) -> list[dict[str, Any]]:

@@ -35,7 +35,10 @@ def on_torch_thread(call: Callable[[], T]) -> T:
     Why: torch's OpenMP threads wait for the next op by spinning only while the process has no more OpenMP
     threads than cores, and every thread that runs torch ops keeps a team of its own. Once two threads had run
     the encoder (a bot's question threads, its ingests, the main thread's), every op slept and woke instead: on a
-    2-core Xeon with AMX answers took 59 ms instead of 44 and bulk encoding ran 18% slower."""
+    2-core Xeon with AMX answers took 59 ms instead of 44 and bulk encoding ran 18% slower. The price: a thread
+    other than the main one runs torch ~6-10% slower even alone (109 passages/s against 115 there), which a
+    process whose only caller is its main thread (a command) pays too; a bot, which never runs the encoder on
+    its main thread, does not."""
     if threading.current_thread().name.startswith(TORCH_THREAD):
         return call()
     return _torch_thread.submit(call).result()
