@@ -158,3 +158,36 @@ def test_every_caller_thread_runs_the_encoder_on_one_torch_thread(monkeypatch: p
     assert len(ran_on) == 1 and next(iter(ran_on)).startswith(vectorstore.e5_torch.TORCH_THREAD), ran_on
     assert threading.current_thread().name not in ran_on
     assert np.allclose(np.vstack(from_others), from_main, atol=1e-3)
+
+
+def test_a_question_during_a_long_encode_waits_for_one_pass_of_it_not_all() -> None:
+    """The one torch thread serves callers in turn: a question asked while an ingest encodes a batch (seconds on 2
+    cores) goes between two of the batch's forward passes (~2k tokens each), not after the whole batch."""
+    encoder = E5Encoder()
+    long_started = threading.Event()
+    forward = E5Encoder._forward
+    finished: list[str] = []
+
+    def signalling(self: E5Encoder, windows: list[list[int]]):  # type: ignore[no-untyped-def]
+        long_started.set()
+        return forward(self, windows)
+
+    long_texts = ["passage: " + " ".join(f"word{i}" for i in range(300))] * 40  # ~20 forward passes
+
+    def ingest() -> None:
+        encoder.encode(long_texts)
+        finished.append("ingest")
+
+    def question() -> None:
+        long_started.wait(60)
+        encoder.encode(["query: when does the ferry sail again?"])
+        finished.append("question")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(E5Encoder, "_forward", signalling)
+        threads = [threading.Thread(target=ingest), threading.Thread(target=question)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert finished == ["question", "ingest"]

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -251,6 +251,14 @@ class E5Encoder:
         """`encode` of `count` texts already cut into windows (E5Model.windows)."""
         if not windows:
             return np.zeros((count, self.dimension), dtype=np.float32)
-        chunks = [[w for _, w in chunk] for chunk in batches(windows, batch_size, self.batch_tokens)]
-        pooled = on_torch_thread(lambda: torch.cat([self._forward(chunk) for chunk in chunks]).numpy())
-        return combine(count, windows, pooled)
+        # one hand-over per forward pass (~2k tokens), not per call: a question asked during an ingest waits for
+        # one pass of it, not for the whole batch (seconds)
+        pooled = [
+            on_torch_thread(partial(self._pooled, [w for _, w in chunk]))
+            for chunk in batches(windows, batch_size, self.batch_tokens)
+        ]
+        return combine(count, windows, np.concatenate(pooled))
+
+    def _pooled(self, windows: list[list[int]]) -> np.ndarray:
+        """One forward pass's vectors, as numpy (run on the torch thread)."""
+        return self._forward(windows).numpy()
