@@ -48,11 +48,15 @@ class CrossEncoderReranker:
         reranker's order."""
         if not hits:
             return hits
+        from vectorstore.e5_torch import on_torch_thread
+
         # The passage as the embedder saw it (ingest's embedding_text): its article's title first.
         pairs = [(question, f"{hit.title}\n{hit.text}" if hit.title else hit.text) for hit in hits]
-        scores = self._model.predict(
-            pairs, batch_size=len(pairs), activation_fn=self._sigmoid, show_progress_bar=False
-        ).tolist()
+        scores = on_torch_thread(  # one OpenMP team per process, as the embedder runs (vectorstore/e5_torch.py)
+            lambda: self._model.predict(
+                pairs, batch_size=len(pairs), activation_fn=self._sigmoid, show_progress_bar=False
+            ).tolist()
+        )
         order = sorted(range(len(hits)), key=lambda i: -scores[i])  # sorted() is stable: ties keep their order
         return [replace(hits[i], score=float(scores[i])) for i in order]
 

@@ -83,7 +83,7 @@ def bf16_is_faster() -> bool:
     161; on CPUs without the instructions bfloat16 is emulated, so it is not tried there."""
     if not cpu_has_bf16():
         return False
-    seconds = _matmul_seconds()
+    seconds = on_torch_thread(_matmul_seconds)  # timed where the encoder will run, and no team elsewhere
     return seconds[torch.bfloat16] < 0.9 * seconds[torch.float32]
 
 

@@ -211,7 +211,11 @@ class SentenceTransformerEmbeddings(NewsEmbeddings):
         self._query_prefix = "query: " if is_e5 else ""
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        vectors = self._model.encode(texts, batch_size=32, convert_to_numpy=True, normalize_embeddings=True)
+        from vectorstore.e5_torch import on_torch_thread  # one OpenMP team per process, as e5 runs (see there)
+
+        vectors = on_torch_thread(
+            lambda: self._model.encode(texts, batch_size=32, convert_to_numpy=True, normalize_embeddings=True)
+        )
         return np.asarray(vectors, dtype=np.float32)
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
