@@ -41,10 +41,12 @@ DTYPES = ("float32", "bfloat16")
 
 def window_flops(lengths: list[int]) -> float:
     """FLOPs (2 per multiply-add) of the encoder over windows of these token lengths (with <s> and </s>)."""
-    total = 0.0
-    for n in lengths:
-        total += 2.0 * n * MACS_PER_TOKEN + 2.0 * LAYERS * 2 * n * n * HIDDEN
-    return total
+    return sum(2.0 * n * MACS_PER_TOKEN + _attention_flops(n) for n in lengths)
+
+
+def _attention_flops(n: int) -> float:
+    """FLOPs of attention's two products (scores and weighted values) over one window of n tokens, all layers."""
+    return 2.0 * LAYERS * 2 * n * n * HIDDEN
 
 
 def _window_lengths(encoder: Any, texts: list[str]) -> list[int]:
@@ -90,7 +92,7 @@ def matmul_gflops(dtype_name: str, seconds: float = 1.5) -> float:
 
 def attention_gflops(dtype_name: str, seconds: float = 1.0) -> float:
     """What torch's fused attention reaches at the model's shape (ATTENTION_WINDOWS windows of ATTENTION_TOKENS
-    tokens, 12 heads of 32), as the encoder calls it: its rate, not the matmuls', bounds the embedder where
+    tokens, HEADS heads), as the encoder calls it: its rate, not the matmuls', bounds the embedder where
     matmuls are cheap (AMX)."""
     import torch
     import torch.nn.functional as F
@@ -103,7 +105,7 @@ def attention_gflops(dtype_name: str, seconds: float = 1.0) -> float:
 
 def attention_share(lengths: list[int]) -> float:
     """The share of the encoder's FLOPs (window_flops) that attention's two products take."""
-    return sum(2.0 * LAYERS * 2 * n * n * HIDDEN for n in lengths) / window_flops(lengths)
+    return sum(map(_attention_flops, lengths)) / window_flops(lengths)
 
 
 def encoder_profile(embedder: Any, texts: list[str], top: int = 6) -> list[tuple[str, float]]:

@@ -252,7 +252,8 @@ def attention_bound(t: dict[str, Any], kind: str, matmul: float) -> str:
     bound = 1 / ((1 - share) + share * matmul / rate)
     return (
         f" Torch's fused attention alone, at the model's shape ({ingest_throughput.ATTENTION_WINDOWS} windows of "
-        f"{ingest_throughput.ATTENTION_TOKENS} tokens, 12 heads of 32), reaches {rate:.0f} GFLOP/s in {kind} here "
+        f"{ingest_throughput.ATTENTION_TOKENS} tokens, {ingest_throughput.HEADS} heads of "
+        f"{ingest_throughput.HIDDEN // ingest_throughput.HEADS}), reaches {rate:.0f} GFLOP/s in {kind} here "
         f"({rate / matmul:.0%} of the matmul): attention is {share:.0%} of the embedder's FLOPs, so with every "
         f"matmul at the matmul's rate the embedder would still reach at most **{bound:.0%}** of it."
     )

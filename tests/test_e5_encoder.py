@@ -132,10 +132,6 @@ def test_gelu_by_blocks_is_gelu_of_the_whole_array_in_place() -> None:
         e5_numpy.gelu(np.ones((4, 6), dtype=np.float32).T)
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["--write-reference"]:
-    write_reference()
-
-
 def test_every_caller_thread_runs_the_encoder_on_one_torch_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each thread that runs torch ops keeps an OpenMP team of its own, and with more of them than cores every op
     sleeps and wakes (answers 30% slower): a bot's question threads, its ingests and the main thread all hand the
@@ -160,7 +156,7 @@ def test_every_caller_thread_runs_the_encoder_on_one_torch_thread(monkeypatch: p
     assert np.allclose(np.vstack(from_others), from_main, atol=1e-3)
 
 
-def test_a_question_during_a_long_encode_waits_for_one_pass_of_it_not_all() -> None:
+def test_a_question_during_a_long_encode_waits_for_one_pass_of_it_not_all(monkeypatch: pytest.MonkeyPatch) -> None:
     """The one torch thread serves callers in turn: a question asked while an ingest encodes a batch (seconds on 2
     cores) goes between two of the batch's forward passes (~2k tokens each), not after the whole batch."""
     encoder = E5Encoder()
@@ -183,11 +179,14 @@ def test_a_question_during_a_long_encode_waits_for_one_pass_of_it_not_all() -> N
         encoder.encode(["query: when does the ferry sail again?"])
         finished.append("question")
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(E5Encoder, "_forward", signalling)
-        threads = [threading.Thread(target=ingest), threading.Thread(target=question)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    monkeypatch.setattr(E5Encoder, "_forward", signalling)
+    threads = [threading.Thread(target=ingest), threading.Thread(target=question)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     assert finished == ["question", "ingest"]
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write-reference"]:
+    write_reference()
