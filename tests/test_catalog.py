@@ -42,15 +42,17 @@ def write(catalog: Catalog, *documents: tuple) -> None:
 
 
 def test_write_protocol_generation_and_removal(catalog: Catalog) -> None:
-    assert catalog.generation() == 0 and catalog.count_documents() == 0
+    assert catalog.generation() == 0 and catalog.count_documents() == 0 and not catalog.has_documents()
     rain = document("rain", "Heavy rain flooded Brennock on Tuesday; 10 000 sandbags went out.")
     catalog.begin_documents([rain[0]], "writer-a")
     assert catalog.written_by("writer-a", ["rain"]) == {"rain"} and not catalog.written_by("writer-b", ["rain"])
     assert catalog.exists("rain") and catalog.ready_hash("rain") is None and catalog.count_documents() == 0
+    assert not catalog.has_documents(), "a document being written is not there yet"
     catalog.add_chunks([rain], set())
     assert catalog.keyword_search(["rain"], 5) == [], "a document being written is out of sight"
     catalog.add_chunks([], {"rain"})
     assert catalog.generation() == 1 and catalog.ready_hash("rain") == rain[0].content_hash
+    assert catalog.has_documents()
     assert catalog.ready_with_hash(rain[0].content_hash) == "rain"
     assert [hit[0] for hit in catalog.keyword_search(["10,000"], 5)] == ["rain-0"], "grouped numbers match"
     assert catalog.chunk_texts(["rain-0"]) == {"rain-0": ("rain", rain[1][0].text, 0, ((0, 3),))}
@@ -59,7 +61,7 @@ def test_write_protocol_generation_and_removal(catalog: Catalog) -> None:
     assert catalog.chunk_ids() == set() and catalog.written_by("writer-a", ["rain"]) == set()
     catalog.add_chunks([rain], {"rain"})
     assert catalog.remove_document("rain") and not catalog.remove_document("rain")
-    assert catalog.chunk_ids() == set() and catalog.generation() == 4
+    assert catalog.chunk_ids() == set() and catalog.generation() == 4 and not catalog.has_documents()
     catalog.set_meta("k", "v")
     assert catalog.get_meta("k") == "v"
 
@@ -81,6 +83,18 @@ def test_filters_languages_and_newest(catalog: Catalog) -> None:
     assert catalog.chunk_languages(["old-0", "en-0"]) == {"old-0": "fr", "en-0": "en"}
     assert catalog.chunk_dates(["old-0"]) == {"old-0": 20230101}
     assert {lang: len(ids) for lang, ids in catalog.language_sample(5).items()} == {"fr": 2, "en": 1}
+    assert catalog.languages() == {"fr", "en"}
+
+
+def test_keyword_search_finds_what_passes_its_filters_below_the_best_matches(catalog: Catalog) -> None:
+    """SQLite ranks the best matches before it reads their documents' language, date and source: the best
+    passing ones must be found even when every one of those best matches fails the filters."""
+    storms = [document(f"en{i}", "Storm. " * (8 - i) + "It hit the coast.", "en", 20240101 + i) for i in range(6)]
+    write(catalog, *storms, document("fr", "La tempête Storm a frappé la côte.", "fr", 20230101, "Courrier"))
+    assert [h[1] for h in catalog.keyword_search(["Storm"], 1)] == ["en0"]
+    assert [h[1] for h in catalog.keyword_search(["Storm"], 1, lang="fr")] == ["fr"]
+    assert [h[1] for h in catalog.keyword_search(["Storm"], 1, SearchFilters(source="Courrier"))] == ["fr"]
+    assert [h[1] for h in catalog.keyword_search(["Storm"], 2, SearchFilters(until=20240102))] == ["en0", "en1"]
 
 
 def test_the_write_lock_serialises_writers(catalog: Catalog) -> None:

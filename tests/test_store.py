@@ -58,6 +58,29 @@ def test_cross_language_search_filters_and_remove(store: Store) -> None:
     assert {h.article_id for h in store.search("Peskov", k=5)} == {"rain"}
 
 
+def test_keyword_search_in_the_question_language_runs_only_where_articles_have_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searched: list[str | None] = []
+    plain = store.catalog.keyword_search
+
+    def spied(terms: list[str], limit: int, filters: SearchFilters | None = None, lang: str | None = None) -> list:
+        searched.append(lang)
+        return plain(terms, limit, filters, lang)
+
+    monkeypatch.setattr(store.catalog, "keyword_search", spied)
+    Ingester(store).ingest([PESKOV])
+    assert store.search("What did Peskov say about the instructors?", k=1)[0].article_id == "kremlin"
+    assert searched == [None], "no English article: only the names are looked up, in every language"
+    searched.clear()
+    assert store.search("Qu'a déclaré le porte-parole du Kremlin ?", k=1)[0].article_id == "kremlin"
+    assert searched == ["fr", None], "in French, and the name Kremlin in every language"
+    Ingester(store).ingest([RAIN])  # a write: the archive's languages are read again
+    searched.clear()
+    assert store.search("Which town did the heavy rain flood?", k=1)[0].article_id == "rain"
+    assert searched == ["en"]
+
+
 def test_reingest_is_idempotent_and_updates_leave_no_stale_chunks(hashing_store: Store) -> None:
     store = hashing_store
     ingester = Ingester(store, chunk_tokens=20, chunk_overlap=0)

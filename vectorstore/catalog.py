@@ -141,6 +141,7 @@ class Catalog(Protocol):
     def remove_document(self, document_id: str) -> bool: ...
     def documents(self, limit: int | None = None, offset: int = 0) -> list[dict[str, object]]: ...
     def count_documents(self) -> int: ...
+    def has_documents(self) -> bool: ...
     def source_names(self) -> list[str]: ...
     def count_matching(self, filters: SearchFilters) -> int: ...
     def newest_leads(self, limit: int, filters: SearchFilters | None = None) -> list[tuple[str, StoredChunk]]: ...
@@ -153,8 +154,13 @@ class Catalog(Protocol):
     def chunk_dates(self, chunk_ids: list[str]) -> dict[str, int]: ...
     def chunk_texts(self, chunk_ids: list[str]) -> dict[str, StoredChunk]: ...
     def chunk_languages(self, chunk_ids: list[str]) -> dict[str, str]: ...
+    def languages(self) -> set[str]: ...
     def language_sample(self, per_language: int) -> dict[str, list[str]]: ...
     def close(self) -> None: ...
+
+
+# Keyword search ranks this many times the results it needs inside FTS5 before reading their documents.
+PREFETCH = 4
 
 
 def query_words(terms: list[str], lang: str | None) -> list[str]:
@@ -391,6 +397,10 @@ class SqliteCatalog:
     def count_documents(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM documents WHERE state = 'ready'").fetchone()[0]
 
+    def has_documents(self) -> bool:
+        """Whether any document is ready; asked before every question, where counting 100,000 took 9 ms."""
+        return bool(self._db.execute("SELECT EXISTS (SELECT 1 FROM documents WHERE state = 'ready')").fetchone()[0])
+
     def source_names(self) -> list[str]:
         """The distinct sources of ready documents (what a --source filter can name)."""
         rows = self._db.execute("SELECT DISTINCT source FROM documents WHERE state = 'ready' AND source != ''")
@@ -437,6 +447,12 @@ class SqliteCatalog:
 
         With `lang`, only documents in that language are searched, by their stems; without, by exact words
         (for names and numbers, which read the same across languages).
+
+        Why in two steps: joining every matching chunk to its document before ranking took ~10 ms per question
+        at 100,000 chunks, where common words match most of them. So the best `PREFETCH` x `limit` matches are
+        ranked inside FTS5 first and only those joined and filtered; when fewer than `limit` pass and there were
+        more matches, the whole join runs (the result is the same either way: a passing chunk outside the
+        prefetched ones ranks below all of them).
         """
         words = query_words(terms, lang)
         if not words:
@@ -444,17 +460,32 @@ class SqliteCatalog:
         column = "stems" if lang else "terms"
         match = f"{{{column}}} : (" + " OR ".join('"' + w.replace('"', "") + '"' for w in words) + ")"
         where, params = filter_sql(filters)
-        where.insert(0, "chunks_fts MATCH ?")
-        params.insert(0, match)
         if lang:
             where.append("d.lang = ?")
             params.append(lang)
-        rows = self._db.execute(
-            "SELECT c.id, c.document_id, -bm25(chunks_fts) FROM chunks_fts"
-            " JOIN chunks c ON c.rowid = chunks_fts.rowid JOIN documents d ON d.id = c.document_id"
-            f" WHERE {' AND '.join(where)} ORDER BY bm25(chunks_fts) LIMIT ?",
-            [*params, limit],
+        ranked = self._db.execute(
+            "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?"
+            " ORDER BY bm25(chunks_fts) LIMIT ?",
+            (match, PREFETCH * limit),
         ).fetchall()
+        if not ranked:
+            return []
+        scores = dict(ranked)
+        marks = ",".join("?" * len(ranked))
+        found = self._db.execute(
+            "SELECT c.rowid, c.id, c.document_id FROM chunks c JOIN documents d ON d.id = c.document_id"
+            f" WHERE c.rowid IN ({marks}) AND {' AND '.join(where)}",
+            [*scores, *params],
+        ).fetchall()
+        rows = sorted(((cid, doc, scores[rowid]) for rowid, cid, doc in found), key=lambda r: -r[2])[:limit]
+        if len(rows) < limit and len(ranked) == PREFETCH * limit:  # the prefetched ones were not enough
+            where.insert(0, "chunks_fts MATCH ?")
+            rows = self._db.execute(
+                "SELECT c.id, c.document_id, -bm25(chunks_fts) FROM chunks_fts"
+                " JOIN chunks c ON c.rowid = chunks_fts.rowid JOIN documents d ON d.id = c.document_id"
+                f" WHERE {' AND '.join(where)} ORDER BY bm25(chunks_fts) LIMIT ?",
+                [match, *params, limit],
+            ).fetchall()
         return [(r[0], r[1], float(r[2])) for r in rows]
 
     def chunk_dates(self, chunk_ids: list[str]) -> dict[str, int]:
@@ -496,7 +527,6 @@ class SqliteCatalog:
         """For each document language, the first chunk of up to `per_language` ready documents: those first by
         content hash, which spreads them over the archive, stays the same between calls, and walks an index
         (~1 ms per language at 50k documents; ordering chunks by id instead took ~1.5 s)."""
-        langs = [row[0] for row in self._db.execute("SELECT DISTINCT lang FROM documents WHERE state = 'ready'")]
         return {
             lang: [
                 row[0]
@@ -506,8 +536,12 @@ class SqliteCatalog:
                     (lang, per_language),
                 )
             ]
-            for lang in langs
+            for lang in self.languages()
         }
+
+    def languages(self) -> set[str]:
+        """The languages of the ready documents."""
+        return {row[0] for row in self._db.execute("SELECT DISTINCT lang FROM documents WHERE state = 'ready'")}
 
 
 def _spans(stored: str | None) -> tuple[tuple[int, int], ...] | None:

@@ -322,6 +322,11 @@ class PostgresCatalog:
     def count_documents(self) -> int:
         return self._run("SELECT COUNT(*) FROM {documents} WHERE state = 'ready'").fetchone()[0]  # type: ignore[index]
 
+    def has_documents(self) -> bool:
+        """Whether any document is ready, without counting them (asked before every question)."""
+        found = self._run("SELECT EXISTS (SELECT 1 FROM {documents} WHERE state = 'ready')").fetchone()
+        return bool(found and found[0])
+
     def source_names(self) -> list[str]:
         rows = self._run("SELECT DISTINCT source FROM {documents} WHERE state = 'ready' AND source != ''")
         return [row[0] for row in rows]
@@ -438,7 +443,6 @@ class PostgresCatalog:
         return dict(rows)  # type: ignore[arg-type]
 
     def language_sample(self, per_language: int) -> dict[str, list[str]]:
-        langs = [row[0] for row in self._run("SELECT DISTINCT lang FROM {documents} WHERE state = 'ready'")]
         return {
             lang: [
                 row[0]
@@ -448,8 +452,11 @@ class PostgresCatalog:
                     (lang, per_language),
                 )
             ]
-            for lang in langs
+            for lang in self.languages()
         }
+
+    def languages(self) -> set[str]:
+        return {row[0] for row in self._run("SELECT DISTINCT lang FROM {documents} WHERE state = 'ready'")}
 
 
 def _spans(stored: str | None) -> tuple[tuple[int, int], ...] | None:
