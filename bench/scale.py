@@ -408,10 +408,7 @@ def _measure_worker(job_file: Path) -> None:
     engine = build_engine(settings)
     # as `newsdesk bot` and `newsdesk chat` do once started: they answer from the engine this loads (torch), so
     # their warm latency is measured once it is loaded
-    engine.store.embedder.prepare_in_background()
-    wait_for_torch = getattr(engine.store.embedder, "torch_encoder", None)
-    if wait_for_torch is not None:
-        wait_for_torch()
+    engine.store.embedder.prepare()
 
     def asked(items: list[list[str]]) -> list[Any]:
         return [SimpleNamespace(text=text, article_id=aid) for text, aid in items]

@@ -249,6 +249,7 @@ def evaluate_answers(
     from text.language import detect_language
 
     store = build_eval_store(settings, contexts)
+    store.embedder.prepare()  # latency as a bot or chat answers once warm, and the same vectors on every run
     engine = AnswerEngine(store, answer_model=load_answer_model(settings))
     questions = questions_for(contexts, questions_file, limit, split)
     langs = languages_of(store, contexts, questions)

@@ -46,10 +46,11 @@ def test_the_model_is_loaded_once_however_it_is_asked_for(embedder: NewsEmbeddin
 @pytest.mark.slow
 def test_numpy_answers_until_torch_is_loaded_then_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     """A new process encodes in numpy; a long-running one loads torch in the background and switches to it; a
-    bulk batch loads it at once. Both engines give the same vectors."""
+    bulk batch loads it at once, and so does a measurement of warm answers (`prepare`). Both engines give the
+    same vectors."""
     from vectorstore.embeddings import E5Embeddings
 
-    background, bulk = E5Embeddings(), E5Embeddings()
+    background, bulk, measured = E5Embeddings(), E5Embeddings(), E5Embeddings()
     first = background.encode_passages(TEXTS)
     assert background._torch is None
     background.prepare_in_background()
@@ -67,3 +68,7 @@ def test_numpy_answers_until_torch_is_loaded_then_torch(monkeypatch: pytest.Monk
     monkeypatch.setattr(bulk._numpy, "encode_windows", numpy_used)
     assert np.min(np.sum(bulk.encode_passages(TEXTS) * first, axis=1)) >= 0.9999
     assert bulk._torch is not None
+
+    measured.prepare()
+    monkeypatch.setattr(measured._numpy, "encode_windows", numpy_used)
+    assert np.min(np.sum(measured.encode_passages(TEXTS[:1]) * first[:1], axis=1)) >= 0.9999

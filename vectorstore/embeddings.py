@@ -67,6 +67,10 @@ class NewsEmbeddings(Embeddings):
         """Load, in a background thread, what makes later calls faster but a first one slower to start (a
         long-running command calls it once it has answered); nothing to load for most embedders."""
 
+    def prepare(self) -> None:
+        """Load now what `prepare_in_background` loads: measurements of warm answers wait for it, so they see
+        the engine a long-running command answers with, whether or not anything was ingested first."""
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode_passages(list(texts)).tolist()
 
@@ -124,6 +128,9 @@ class E5Embeddings(NewsEmbeddings):
             # not a daemon: a process that ends meanwhile waits for it rather than tearing down a torch import
             self._loader = threading.Thread(target=self._load_torch, name="newsdesk-torch", daemon=False)
             self._loader.start()
+
+    def prepare(self) -> None:
+        self.torch_encoder()
 
     def _load_torch(self) -> None:
         try:
