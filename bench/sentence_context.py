@@ -66,8 +66,8 @@ def windowed(before: int, after: int, weight: float) -> Iterator[None]:
             windows[candidate.text] = hit.text[spans[first][0] : spans[last][1]]
         return found
 
-    def score_candidates(question: str, found: list[Any], embedder: Any, model: Any = None) -> None:
-        plain_scores(question, found, embedder, model)
+    def score_candidates(question: str, found: list[Any], embedder: Any, question_lang: str) -> None:
+        plain_scores(question, found, embedder, question_lang)
         if not found:
             return
         query = embedder.query_vector(question)

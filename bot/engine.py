@@ -99,7 +99,7 @@ class AnswerEngine:
         scoring_question = search_query or question
         question_lang = detect_language(question)
         found = extractive.candidates(hits, question_lang=question_lang)
-        extractive.score_candidates(scoring_question, found, self.store.embedder)
+        extractive.score_candidates(scoring_question, found, self.store.embedder, question_lang)
         coverage = extractive.anchor_coverage(question, hits)
         if self.answer_model is not None:
             answer_probability = self.answer_model.rescore(scoring_question, found, coverage)

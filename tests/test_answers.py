@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from bot.answers import cite, cited_numbers, sources_by_article
 from bot.conversation import Conversation
 from bot.engine import AnswerEngine
+from bot.extractive import Candidate, rare_word_overlap
 from bot.llm import make_llm
 from bot.repl import run_repl
 from ingest.articles import Article
@@ -239,6 +240,22 @@ def test_empty_and_contentless_questions_are_not_answered(engine: AnswerEngine, 
         "Commands start with a slash: /reset. Or ask a whole question.",
         "Commands start with a slash: /quit. Or ask a whole question.",
     ]
+
+
+def test_the_question_s_rarer_words_count_within_one_language() -> None:
+    """ "Valmont" is in every sentence, so only "dette" and "remboursée" (found as "remboursement": stems) set the
+    French sentences apart; the best sentence of each language scores 0, so the German one that says the same
+    in other words, and the English one, are not pushed below the French topic sentences."""
+    found = [
+        Candidate("Valmont a voté son budget de 212 millions lundi.", 0, 0, lang="fr"),
+        Candidate("Le remboursement de la dette de Valmont commencera en 2027.", 0, 1, lang="fr"),
+        Candidate("Valmont, ville de 40 000 habitants, vote en décembre.", 1, 0, lang="fr"),
+        Candidate("Die Stadt Valmont zahlt ihre Schulden ab 2027 zurück.", 2, 0, lang="de"),
+        Candidate("Valmont has a new mayor.", 2, 1, lang="en"),
+    ]
+    shares = rare_word_overlap("Quand la dette de Valmont sera-t-elle remboursée ?", found, "fr")
+    assert shares[1] == shares[3] == shares[4] == 0.0
+    assert shares[0] == shares[2] < -0.9, "the topic word alone is worth little"
 
 
 def test_one_article_gets_one_number() -> None:

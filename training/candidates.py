@@ -103,7 +103,7 @@ def prepare(cases: list[Case], corpus: Corpus, cache: VectorCache) -> list[Prepa
     for p in prepared:
         p.query = queries[p.case.question.text]
         p.vectors = np.stack([vectors[c.text] for c in p.found])
-        p.cues = extractive.cue_matrix(p.case.question.text, p.found)
+        p.cues = extractive.cue_matrix(p.case.question.text, p.found, detect_language(p.case.question.text))
     return prepared
 
 
