@@ -4,7 +4,8 @@ Run: `.venv/bin/python bench/quality.py [--limit N]` (about 30 minutes on 2 core
 eval stores are cached under NEWSDESK_DATA_DIR/eval, so a second run skips the embedding). Every set is
 measured on its measure part (the pages a trained model never sees) and on all its pages. Sections of
 docs/quality.md between `<!-- NAME:begin -->` and `<!-- NAME:end -->` lines are written by other scripts
-(bench/ranking_variants.py, ...) and kept as they are.
+(bench/ranking_variants.py, ...) or by hand (`not-adopted`: what was tried and measured, and why it is not in
+the product) and kept as they are.
 """
 
 from __future__ import annotations
@@ -257,19 +258,6 @@ def main() -> None:
         "",
         'How the ranking was made language-neutral, and what else was tried, is in "Language-neutral ranking:',
         'what was tried" (bench/ranking_variants.py).',
-        "",
-        "## Tried and not adopted (measured 2026-11-26 on AMD EPYC, 2 cores, 300 questions per set)",
-        "",
-        "- Chunks of 120 tokens (overlap 30) instead of 200/40: en->de hit@1 0.91, containment 0.81 (-0.037);",
-        "  PIAF hit@5 0.887 (+0.02), containment 0.60 (same); answers ~40% faster. Containment matters more.",
-        "  Reproduce: `NEWSDESK_DATA_DIR=/tmp/c120 NEWSDESK_CHUNK_TOKENS=120 NEWSDESK_CHUNK_OVERLAP=30`",
-        "  `.venv/bin/python bench/quality.py --limit 300`.",
-        "- Refusal from more signals than the best sentence's cosine and name coverage (question stems found in",
-        "  the passages or the best sentence, the top passage's BM25 score and dense score, the cosine gap to",
-        "  the fifth sentence; each alone and in a logistic model fitted on one half of the questions): none",
-        "  refused more unanswerable questions on the other half at <= 0.05 answerable refused, in both sets.",
-        "- A further sentence from another article in the answer when it scores as close to the best as a",
-        "  same-article one must: PIAF containment +0.006, with 1.5 sources per answer instead of 1.",
         "",
         "## Refusal calibration",
         "",
