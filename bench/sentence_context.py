@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -82,7 +82,30 @@ def windowed(before: int, after: int, weight: float) -> Iterator[None]:
         extractive.candidates, extractive.score_candidates = plain_candidates, plain_scores
 
 
-def answered(engine: AnswerEngine, cases: list[tuple[Any, list[Any], str]], gold: dict[str, set[str]]) -> str:
+Cases = list[tuple[Any, list[Any], str]]  # (question, its hits, its language)
+
+
+def searched_once(
+    names: Sequence[str], limit: int
+) -> Iterator[tuple[str, str, AnswerEngine, Cases, dict[str, set[str]]]]:
+    """For each set and part (train, then measure): the engine, the questions with their hits, searched once so
+    that every variant answers the same hits, and the gold answers."""
+    settings = Settings()
+    sets = all_sets()
+    for name in names:
+        contexts, questions_file = sets[name]
+        store = build_eval_store(settings, contexts)
+        store.embedder.prepare()  # the vectors a warm bot computes, as bench/quality.py
+        engine = AnswerEngine(store)
+        extra = XQUAD / "xquad.en.dev.json" if name.startswith("XQuAD") else None  # as bench/quality.py
+        gold = gold_answers(contexts, questions_file, extra)
+        for part in ("train", "measure"):
+            questions = questions_for(contexts, questions_file, limit, part)
+            cases = [(q, store.search(q.text, 20), detect_language(q.text, default="en")) for q in questions]
+            yield name, part, engine, cases, gold
+
+
+def answered(engine: AnswerEngine, cases: Cases, gold: dict[str, set[str]]) -> str:
     """hit@1 / containment / words per answer over the cases."""
     first = contained = words = 0
     for question, hits, lang in cases:
@@ -98,27 +121,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--limit", type=int, default=100, help="questions per set and part")
     args = parser.parse_args()
-    settings = Settings()
-    sets = all_sets()
     columns: list[str] = []
     cells: dict[str, list[str]] = {name: [] for name in VARIANTS}
-    for name in SETS:
-        contexts, questions_file = sets[name]
-        store = build_eval_store(settings, contexts)
-        engine = AnswerEngine(store)
-        extra = XQUAD / "xquad.en.dev.json" if name.startswith("XQuAD") else None  # as bench/quality.py
-        gold = gold_answers(contexts, questions_file, extra)
-        for part in ("train", "measure"):
-            questions = questions_for(contexts, questions_file, args.limit, part)
-            cases = [(q, store.search(q.text, 20), detect_language(q.text, default="en")) for q in questions]
-            columns.append(f"{name}, {part} ({len(cases)})")
-            for variant, window in VARIANTS.items():
-                if window is None:
+    for name, part, engine, cases, gold in searched_once(SETS, args.limit):
+        columns.append(f"{name}, {part} ({len(cases)})")
+        for variant, window in VARIANTS.items():
+            if window is None:
+                cells[variant].append(answered(engine, cases, gold))
+            else:
+                with windowed(*window):
                     cells[variant].append(answered(engine, cases, gold))
-                else:
-                    with windowed(*window):
-                        cells[variant].append(answered(engine, cases, gold))
-            print(f"{name}, {part}: done", flush=True)
+        print(f"{name}, {part}: done", flush=True)
     text = "\n".join(
         [
             "## A sentence read with its neighbours (tried, not adopted)",

@@ -28,13 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import cpu_model, write_marked_section  # noqa: E402
-from bench.quality import ANSWERED, MIXED_QUESTIONS, XQUAD, all_sets  # noqa: E402
-from bench.sentence_context import answered  # noqa: E402
+from bench.quality import ANSWERED, MIXED_QUESTIONS  # noqa: E402
+from bench.sentence_context import answered, searched_once  # noqa: E402
 from bot import extractive  # noqa: E402
-from bot.engine import AnswerEngine  # noqa: E402
-from newsdesk.evaluation import build_eval_store, gold_answers, questions_for  # noqa: E402
-from newsdesk.settings import Settings  # noqa: E402
-from text.language import detect_language  # noqa: E402
 from text.words import content_words  # noqa: E402
 
 DOC = ROOT / "docs" / "quality.md"
@@ -80,25 +76,14 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=150, help="questions per set and part")
     args = parser.parse_args()
     started = time.time()
-    settings = Settings()
-    sets = all_sets()
     rows = []
-    for name in SETS:
-        contexts, questions_file = sets[name]
-        store = build_eval_store(settings, contexts)
-        store.embedder.prepare()  # the vectors a warm bot computes, as bench/quality.py
-        engine = AnswerEngine(store)
-        extra = XQUAD / "xquad.en.dev.json" if name.startswith("XQuAD") else None  # as bench/quality.py
-        gold = gold_answers(contexts, questions_file, extra)
-        for part in ("train", "measure"):
-            questions = questions_for(contexts, questions_file, args.limit, part)
-            cases = [(q, store.search(q.text, 20), detect_language(q.text, default="en")) for q in questions]
-            cells = []
-            for variant in VARIANTS.values():
-                with cue(*variant):
-                    cells.append(answered(engine, cases, gold))
-            rows.append(f"| {name} | {part} | {len(cases)} | " + " | ".join(cells) + " |")
-            print(f"{name}, {part}: done", flush=True)
+    for name, part, engine, cases, gold in searched_once(SETS, args.limit):
+        cells = []
+        for variant in VARIANTS.values():
+            with cue(*variant):
+                cells.append(answered(engine, cases, gold))
+        rows.append(f"| {name} | {part} | {len(cases)} | " + " | ".join(cells) + " |")
+        print(f"{name}, {part}: done", flush=True)
     text = "\n".join(
         [
             "## Sentence choice: the question's rarer words (`bench/sentence_cues.py`)",
