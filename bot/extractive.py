@@ -174,20 +174,21 @@ def best_first(found: list[Candidate]) -> list[int]:
     return sorted(range(len(found)), key=lambda i: -found[i].score)
 
 
-def _ranked(candidate: Candidate) -> float:
+def ranked_score(candidate: Candidate) -> float:
+    """A candidate's score as `select` ranks it: a sentence from a later passage gives up a little."""
     return candidate.score - RANK_WEIGHT * candidate.hit_index
 
 
 def select(found: list[Candidate], hits: list[Hit]) -> list[Candidate]:
     """The best sentence and close runners-up from the same article, at most MAX_SENTENCES and MAX_WORDS, in
     reading order."""
-    ranked = sorted(found, key=lambda c: -_ranked(c))
+    ranked = sorted(found, key=lambda c: -ranked_score(c))
     if not ranked:
         return []
     chosen = [ranked[0]]
     words = len(ranked[0].text.split())
     for candidate in ranked[1:]:
-        if len(chosen) >= MAX_SENTENCES or _ranked(candidate) < _ranked(ranked[0]) - MARGIN:
+        if len(chosen) >= MAX_SENTENCES or ranked_score(candidate) < ranked_score(ranked[0]) - MARGIN:
             break
         size = len(candidate.text.split())
         if words + size > MAX_WORDS or hits[candidate.hit_index].article_id != hits[ranked[0].hit_index].article_id:
