@@ -1249,18 +1249,26 @@ def test_running_bot_answers_from_an_article_ingested_by_another_process(
     article = tmp_path / "verdal.txt"
     article.write_text(LATE_NEWS, encoding="utf-8")
 
-    async def scenario() -> list[dict]:
-        fake.send_text(601, "How many passengers were on the first Verdal night train?")
+    question = "How many passengers were on the first Verdal night train?"
+
+    def reply_to(sent: list[dict], message_id: int) -> dict | None:
+        return next((m for m in sent if m.get("reply_to_message", {}).get("message_id") == message_id), None)
+
+    async def scenario() -> tuple[dict | None, dict | None]:
+        asked_before = fake.send_text(601, question)
         await replies(fake, 601, 1)
         await asyncio.to_thread(
             subprocess.run, [sys.executable, "-m", "ingest", str(article)], env=env, check=True, capture_output=True
         )
-        fake.send_text(601, "How many passengers were on the first Verdal night train?")
-        return await replies(fake, 601, 2)
+        asked_after = fake.send_text(601, question)
+        # the answer quotes its question, so the reply to the second one is told apart from any other message
+        sent = await until_sent(fake, 601, lambda sent: reply_to(sent, asked_after) is not None)
+        return reply_to(sent, asked_before), reply_to(sent, asked_after)
 
     before, after = run_bot(bot_settings(tmp_path, fake), live_engine, scenario)
-    assert "312" not in before["text"]
-    assert "312" in after["text"] and "Verdal opens a night train" in after["text"]
+    shown = [(m.get("reply_to_message", {}).get("message_id"), m["text"]) for m in fake.sent_messages(601)]
+    assert before is not None and "312" not in before["text"], shown
+    assert after is not None and "312" in after["text"] and "Verdal opens a night train" in after["text"], shown
 
 
 def test_bot_polls_feeds_and_answers_from_a_new_entry(
