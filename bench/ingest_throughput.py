@@ -90,17 +90,28 @@ def matmul_gflops(dtype_name: str, seconds: float = 1.5) -> float:
     return _best_rate(lambda: torch.matmul(a, b), 2 * 2048 * HIDDEN * FFN, seconds)
 
 
-def attention_gflops(dtype_name: str, seconds: float = 1.0) -> float:
-    """What torch's fused attention reaches at the model's shape (ATTENTION_WINDOWS windows of ATTENTION_TOKENS
-    tokens, HEADS heads), as the encoder calls it: its rate, not the matmuls', bounds the embedder where
-    matmuls are cheap (AMX)."""
+def attention_gflops(dtype_name: str, seconds: float = 1.0) -> dict[str, float]:
+    """What attention reaches at the model's shape (ATTENTION_WINDOWS windows of ATTENTION_TOKENS tokens, HEADS
+    heads), by torch's fused attention as the encoder called it before the kernel, and by the compiled kernel
+    (vectorstore/attention.c) where it builds: attention's rate, not the matmuls', bounds the embedder where
+    matmuls are cheap."""
     import torch
     import torch.nn.functional as F
 
+    from vectorstore.attention import load_kernel
+
     dtype = getattr(torch, dtype_name)
-    q, k, v = (torch.randn(ATTENTION_WINDOWS, HEADS, ATTENTION_TOKENS, HIDDEN // HEADS).to(dtype) for _ in range(3))
     flops = 2 * 2 * ATTENTION_WINDOWS * ATTENTION_TOKENS * ATTENTION_TOKENS * HIDDEN
-    return _best_rate(lambda: F.scaled_dot_product_attention(q, k, v), flops, seconds)
+    qkv = torch.randn(ATTENTION_WINDOWS * ATTENTION_TOKENS, 3 * HIDDEN).to(dtype)
+    q, k, v = qkv.view(ATTENTION_WINDOWS, ATTENTION_TOKENS, 3, HEADS, HIDDEN // HEADS).permute(2, 0, 3, 1, 4)
+    rates = {"torch": _best_rate(lambda: F.scaled_dot_product_attention(q, k, v), flops, seconds)}
+    kernel = load_kernel()
+    if kernel:
+        out = qkv.new_empty(len(qkv), HIDDEN)
+        lengths = torch.full((ATTENTION_WINDOWS,), ATTENTION_TOKENS, dtype=torch.int64)
+        starts = torch.cumsum(lengths, 0) - lengths
+        rates["compiled"] = _best_rate(lambda: kernel(qkv, out, starts, lengths), flops, seconds)
+    return rates
 
 
 def attention_share(lengths: list[int]) -> float:
@@ -220,10 +231,14 @@ def run(cfg: Config) -> dict[str, Any]:
         corpus.paragraphs = keep
         corpus.questions = [q for q in corpus.questions if q.article_id in keep]
     fp32 = E5Encoder(dtype="float32")
+    # the same type with torch's attention: the compiled kernel must not move recall (issue 16)
+    torch_attention = E5Encoder(dtype=encoder.dtype, compiled_attention=False) if encoder.attention != "torch" else None
     for corpus in check_sets:
         check[corpus.name] = {"bfloat16": _dense_recall(encoder, corpus), "float32": _dense_recall(fp32, corpus)}
+        if torch_attention:
+            check[corpus.name]["torch_attention"] = _dense_recall(torch_attention, corpus)
         log(f"throughput: dtype check {corpus.name}: {check[corpus.name]}")
-    del fp32
+    del fp32, torch_attention
 
     return {
         "articles": len(articles),
@@ -234,6 +249,7 @@ def run(cfg: Config) -> dict[str, Any]:
         "ratio": float(np.median([r["ratio"] for r in runs])),
         "busy_cores": float(np.median([r["busy_cores"] for r in runs])),
         "dtype": encoder.dtype,
+        "attention": encoder.attention,
         "tokens": int(sum(lengths)),
         "tokens_per_chunk": float(np.mean(lengths)),
         "flops": flops,

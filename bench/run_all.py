@@ -203,8 +203,10 @@ def throughput_section(t: dict[str, Any], info: dict[str, Any]) -> list[str]:
         f"{min(256, t['chunks'])} chunks): "
         + ", ".join(f"`{name}` {share:.0%}" for name, share in t.get("profile", []))
         + ". `mkldnn::_linear_pointwise` is the four matmuls of each layer (bias, GELU and the residual add "
-        "fused by oneDNN), `_scaled_dot_product_flash_attention_for_cpu` attention (run once per run of "
-        "equal-length windows: nothing is padded or masked).",
+        "fused by oneDNN), `e5_attention (vectorstore/attention.c)` attention by the compiled kernel (one call "
+        "per layer for every window of the pass: nothing padded or masked), "
+        "`_scaled_dot_product_flash_attention_for_cpu` torch's attention where the kernel does not build (run "
+        "once per run of equal-length windows).",
         "",
         "Which unit did the matmuls (oneDNN's own report, `ONEDNN_VERBOSE=1`, in a child process; `amx` in a "
         f"name means the AMX tiles, `avx512_core_bf16` the AVX-512 vector unit): {units or 'not reported'}.",
@@ -241,21 +243,53 @@ def throughput_section(t: dict[str, Any], info: dict[str, Any]) -> list[str]:
             f"| {name} | {b['passages']} | {b['questions']} | {b['R@1']:.3f} / {f['R@1']:.3f} "
             f"| {b['R@5']:.3f} / {f['R@5']:.3f} | {b['passages_per_s']:.1f} / {f['passages_per_s']:.1f} |"
         )
+    compared = {name: c["torch_attention"] for name, c in t["dtype_check"].items() if "torch_attention" in c}
+    if compared:
+        lines += [
+            "",
+            f"**The compiled attention against torch's** (the same check, {t['dtype']}, the encoder's compiled "
+            "kernel against torch's fused attention: recall must not move):",
+            "",
+            "| set | R@1 compiled / torch | R@5 compiled / torch | passages/s compiled / torch |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, torch_run in compared.items():
+            ours = t["dtype_check"][name]["bfloat16"]
+            lines.append(
+                f"| {name} | {ours['R@1']:.3f} / {torch_run['R@1']:.3f} | {ours['R@5']:.3f} / {torch_run['R@5']:.3f} "
+                f"| {ours['passages_per_s']:.1f} / {torch_run['passages_per_s']:.1f} |"
+            )
     return lines
 
 
 def attention_bound(t: dict[str, Any], kind: str, matmul: float) -> str:
-    """The sentence that says how far attention's own rate lets the embedder go (absent from older results)."""
+    """The sentences that say how fast attention runs and how far its rate lets the embedder go (absent from
+    older results; older results hold torch's rate alone, as a number)."""
     if "attention_gflops" not in t:
         return ""
-    rate, share = t["attention_gflops"], t["attention_share"]
+    rates = t["attention_gflops"] if isinstance(t["attention_gflops"], dict) else {"torch": t["attention_gflops"]}
+    used = t.get("attention", "torch")
+    share, rate = t["attention_share"], rates.get(used, rates["torch"])
     bound = 1 / ((1 - share) + share * matmul / rate)
-    return (
-        f" Torch's fused attention alone, at the model's shape ({ingest_throughput.ATTENTION_WINDOWS} windows of "
-        f"{ingest_throughput.ATTENTION_TOKENS} tokens, {ingest_throughput.HEADS} heads of "
-        f"{ingest_throughput.HIDDEN // ingest_throughput.HEADS}), reaches {rate:.0f} GFLOP/s in {kind} here "
-        f"({rate / matmul:.0%} of the matmul): attention is {share:.0%} of the embedder's FLOPs, so with every "
-        f"matmul at the matmul's rate the embedder would still reach at most **{bound:.0%}** of it."
+    shape = (
+        f"{ingest_throughput.ATTENTION_WINDOWS} windows of {ingest_throughput.ATTENTION_TOKENS} tokens, "
+        f"{ingest_throughput.HEADS} heads of {ingest_throughput.HIDDEN // ingest_throughput.HEADS}"
+    )
+    text = (
+        f" Torch's fused attention alone, at the model's shape ({shape}), reaches {rates['torch']:.0f} GFLOP/s in "
+        f"{kind} here ({rates['torch'] / matmul:.0%} of the matmul)"
+    )
+    if "compiled" in rates:
+        text += (
+            f"; the encoder's compiled kernel (vectorstore/attention.c, AVX-512, float32 arithmetic) reaches "
+            f"{rates['compiled']:.0f} ({rates['compiled'] / matmul:.0%}), and the encoder "
+            + ("ran it" if used == "compiled" else "did not use it")
+        )
+    elif used == "torch":
+        text += " (the compiled kernel did not build on this machine: the encoder ran torch's)"
+    return text + (
+        f". Attention is {share:.0%} of the embedder's FLOPs, so with every matmul at the matmul's rate and "
+        f"attention at its own the embedder would reach at most **{bound:.0%}** of the matmul."
     )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.test_attention_kernel import skip_unless_the_kernel_builds
 from vectorstore.e5_model import load_model
 from vectorstore.e5_numpy import NumpyE5Encoder, erf
 from vectorstore.e5_torch import E5Encoder
@@ -38,11 +39,15 @@ def reference_texts() -> list[str]:
 
 
 @pytest.mark.slow  # loads the model (and emulates bfloat16 where the CPU lacks it: ~35 s on 2 AVX2 cores)
+@pytest.mark.parametrize("attention", ["compiled", "torch"])
 @pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
-def test_vectors_match_the_reference(dtype: str) -> None:
+def test_vectors_match_the_reference(dtype: str, attention: str) -> None:
+    if attention == "compiled":
+        skip_unless_the_kernel_builds()
     reference = np.load(REFERENCE)[dtype].astype(np.float32)
     texts = reference_texts()
-    encoder = E5Encoder(dtype=dtype)
+    encoder = E5Encoder(dtype=dtype, compiled_attention=attention == "compiled")
+    assert encoder.attention == attention
     together = encoder.encode(texts)
     cosines = np.sum(together * reference, axis=1)
     assert cosines.min() >= 0.9999, f"worst text {int(cosines.argmin())}: cosine {cosines.min():.6f}"

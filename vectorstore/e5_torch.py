@@ -19,11 +19,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vectorstore.attention import AttentionKernel, load_kernel
 from vectorstore.e5_model import DIMENSION, E5Model, Window, batches, combine, length_runs, load_model
 
 __all__ = ["E5Encoder", "bf16_is_faster", "cpu_has_bf16"]
 
 ROW_MULTIPLE = 32
+KERNEL_EVENT = "e5_attention (vectorstore/attention.c)"
 T = TypeVar("T")
 TORCH_THREAD = "newsdesk-torch-ops"
 _this_thread = threading.local()
@@ -124,8 +126,8 @@ class _Linear:
 class _Layer:
     """One post-LayerNorm BERT block; Q, K and V are one matmul."""
 
-    def __init__(self, t: dict[str, torch.Tensor], heads: int, eps: float, dtype: torch.dtype, fused: bool) -> None:
-        self.heads, self.eps = heads, eps
+    def __init__(self, t: dict[str, torch.Tensor], eps: float, dtype: torch.dtype, fused: bool) -> None:
+        self.eps = eps
         self.qkv = _Linear(t["qkv.w"], t["qkv.b"], dtype, fused)
         self.attn_out = _Linear(t["ao.w"], t["ao.b"], dtype, fused)
         self.ffn_in = _Linear(t["fi.w"], t["fi.b"], dtype, fused)
@@ -133,27 +135,42 @@ class _Layer:
         self.attn_ln = (t["aln.w"].to(dtype), t["aln.b"].to(dtype))
         self.out_ln = (t["oln.w"].to(dtype), t["oln.b"].to(dtype))
 
-    def __call__(self, x: torch.Tensor, runs: list[tuple[int, int]]) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, attend: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """x: [tokens, hidden], the windows' tokens end to end, then rows that only round the count up -> same.
-        Attention runs once per run of equal-length windows (`runs`: (windows, length) in order), as a batch
-        with no mask; the rounding rows take no part in it."""
+        `attend` turns the QKV matmul's output into attention's, per window (zeros on the rounding rows)."""
         h = x.shape[1]
-        qkv = self.qkv(x)
-        parts, start = [], 0
-        for count, length in runs:
-            block = qkv[start : start + count * length].view(count, length, 3, self.heads, h // self.heads)
-            q, k, v = block.permute(2, 0, 3, 1, 4)
-            # the output is [count, heads, length, dim] strided over a [count, length, heads, dim] buffer, so
-            # the reshape back to tokens is free. A plain matmul-softmax-matmul in bfloat16 encoded 6-8% faster
-            # alone (Zen 4, Zen 5) but made ingest ~5% slower (three thread-pool calls for one, while the ingest's
-            # main thread takes its share of the 2 cores), and ran even in float32: not worth a second path.
-            parts.append(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(count * length, h))
-            start += count * length
-        if start < len(x):
-            parts.append(x.new_zeros(len(x) - start, h))
-        ctx = parts[0] if len(parts) == 1 else torch.cat(parts)
+        ctx = attend(self.qkv(x))
         x = F.layer_norm(self.attn_out(ctx, residual=x), (h,), *self.attn_ln, self.eps)
         return F.layer_norm(self.ffn_out(self.ffn_in(x, gelu=True), residual=x), (h,), *self.out_ln, self.eps)
+
+
+def _torch_attention(qkv: torch.Tensor, runs: list[tuple[int, int]], heads: int) -> torch.Tensor:
+    """torch's fused attention, once per run of equal-length windows (`runs`: (windows, length) in order), as a
+    batch with no mask; the rounding rows past the runs get zeros."""
+    h = qkv.shape[1] // 3
+    parts, start = [], 0
+    for count, length in runs:
+        block = qkv[start : start + count * length].view(count, length, 3, heads, h // heads)
+        q, k, v = block.permute(2, 0, 3, 1, 4)
+        # the output is [count, heads, length, dim] strided over a [count, length, heads, dim] buffer, so the
+        # reshape back to tokens is free
+        parts.append(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(count * length, h))
+        start += count * length
+    if start < len(qkv):
+        parts.append(qkv.new_zeros(len(qkv) - start, h))
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def _kernel_attention(
+    qkv: torch.Tensor, kernel: AttentionKernel, starts: torch.Tensor, lengths: torch.Tensor
+) -> torch.Tensor:
+    """The compiled kernel over every window at once (vectorstore/attention.c); zeros on the rounding rows."""
+    out = qkv.new_empty(len(qkv), qkv.shape[1] // 3)
+    used = int(starts[-1] + lengths[-1])
+    out[used:] = 0
+    with torch.profiler.record_function(KERNEL_EVENT):  # torch's profiler does not see into the kernel otherwise
+        kernel(qkv, out, starts, lengths)
+    return out
 
 
 class E5Encoder:
@@ -173,19 +190,28 @@ class E5Encoder:
         dtype: str = "auto",
         cache_dir: Path | None = None,
         model: E5Model | None = None,
+        compiled_attention: bool = True,
     ) -> None:
         """Run `model`, else the one e5_model.load_model finds from `model_path` and `cache_dir`.
 
         `dtype` "auto" picks bfloat16 where it is measured faster (`bf16_is_faster`): with AMX several times
         float32's speed, at cosine 0.9999 to float32. `threads` sets torch's thread pool, which is
         process-wide (set before the measurement, so it times the pool the encoder will use).
+        `compiled_attention` runs attention in vectorstore/attention.c where it builds (2x torch's speed at
+        e5's shape, same vectors); False keeps torch's, for comparing the two.
         """
         if dtype not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"dtype must be 'auto', 'float32' or 'bfloat16', not {dtype!r}")
-        on_torch_thread(lambda: self._build(model_path, threads, dtype, cache_dir, model))
+        on_torch_thread(lambda: self._build(model_path, threads, dtype, cache_dir, model, compiled_attention))
 
     def _build(
-        self, model_path: Path | None, threads: int | None, dtype: str, cache_dir: Path | None, model: E5Model | None
+        self,
+        model_path: Path | None,
+        threads: int | None,
+        dtype: str,
+        cache_dir: Path | None,
+        model: E5Model | None,
+        compiled_attention: bool,
     ) -> None:
         """The constructor's work, on the torch thread: the dtype's timing and the weights' packing run torch
         ops too."""
@@ -206,7 +232,10 @@ class E5Encoder:
         self._layers = []
         for i in range(h.layers):
             own = {k.split(".", 1)[1]: v for k, v in t.items() if k.startswith(f"l{i}.")}
-            self._layers.append(_Layer(own, h.heads, h.eps, self._dtype, fused))
+            self._layers.append(_Layer(own, h.eps, self._dtype, fused))
+        # the kernel is written for e5-small's heads of 32; elsewhere, or where it cannot be built, torch's
+        self._kernel = load_kernel(cache_dir) if compiled_attention and h.hidden == 32 * h.heads else None
+        self.attention = "compiled" if self._kernel else "torch"
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for `text` (without <s>/</s>), so chunkers can stay under `max_tokens`."""
@@ -233,8 +262,14 @@ class E5Encoder:
         # oneDNN compiles a kernel for every new row count (~5-20 ms per matmul shape, several times the
         # matmul itself), so the rows are rounded up to a multiple of ROW_MULTIPLE: a few dozen shapes in all
         x = F.pad(x, (0, 0, 0, -len(x) % ROW_MULTIPLE))
+        if self._kernel:
+            lengths = torch.tensor([len(w) for w in windows])
+            starts = torch.cumsum(lengths, 0) - lengths
+            attend = partial(_kernel_attention, kernel=self._kernel, starts=starts, lengths=lengths)
+        else:
+            attend = partial(_torch_attention, runs=runs, heads=self._header.heads)
         for layer in self._layers:
-            x = layer(x, runs)
+            x = layer(x, attend)
         pooled, start = [], 0
         for count, n in runs:
             pooled.append(torch.mean(x[start : start + count * n].view(count, n, -1), dim=1, dtype=torch.float32))
