@@ -57,42 +57,106 @@ static inline __m512 exp_nonpositive(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-/* One window's one head. keys_t: [DIM][padded] (transposed, zero past the window), values: [len][DIM],
- * scores: [ROWS][MAX_LEN], queries: [ROWS][DIM] scratch. */
-static void window_head(const char *qkv, char *out, int64_t row_bytes, int64_t out_row_bytes, int64_t head_offset,
-                        int64_t heads, int64_t len, int bf16, float *keys_t, float *values, float *scores,
-                        float *queries) {
-    const int64_t size = bf16 ? 2 : 4, padded = (len + 15) & ~(int64_t)15;
-    const int64_t k_offset = (heads * DIM + head_offset) * size, v_offset = (2 * heads * DIM + head_offset) * size;
+#ifdef __AVX512BF16__
+/* bfloat16 scores by VDPBF16PS, a pair of products per lane (half the float32 FMAs; the products are exact and
+ * the sums float32, as in torch's bfloat16 matmul). keys: [DIM / 2][padded] pairs of bfloat16 (zero past the
+ * window), queries: [ROWS][DIM / 2] pairs, unscaled. */
+static void pair_keys(const char *qkv, int64_t row_bytes, int64_t k_offset, int64_t len, int64_t padded,
+                      uint32_t *keys) {
+    for (int64_t j = 0; j < padded; j++) {
+        const uint32_t *k = (const uint32_t *)(qkv + j * row_bytes + k_offset);
+        for (int d = 0; d < DIM / 2; d++) keys[d * padded + j] = j < len ? k[d] : 0u;
+    }
+}
+
+static void pair_scores(const uint32_t *keys, const uint32_t *queries, int64_t padded, float *scores) {
+    const __m512 scale = _mm512_set1_ps(0.17677669529663687f); /* 1 / sqrt(DIM) */
+    for (int64_t block = 0; block < padded; block += 16) {
+        __m512 acc[ROWS];
+        for (int r = 0; r < ROWS; r++) acc[r] = _mm512_setzero_ps();
+        for (int d = 0; d < DIM / 2; d++) {
+            const __m512bh k = (__m512bh)_mm512_load_si512(keys + d * padded + block);
+            for (int r = 0; r < ROWS; r++)
+                acc[r] = _mm512_dpbf16_ps(acc[r], (__m512bh)_mm512_set1_epi32((int)queries[r * DIM / 2 + d]), k);
+        }
+        for (int r = 0; r < ROWS; r++) _mm512_store_ps(scores + r * MAX_LEN + block, _mm512_mul_ps(acc[r], scale));
+    }
+}
+#endif
+
+/* Scores in float32: keys_t [DIM][padded] (transposed, zero past the window), queries [ROWS][DIM], scaled. */
+static void float_keys(const char *qkv, int64_t row_bytes, int64_t k_offset, int64_t len, int64_t padded, int bf16,
+                       float *keys_t) {
+    const int64_t size = bf16 ? 2 : 4;
     float column[DIM];
     for (int64_t j = 0; j < padded; j++) {
         if (j < len) {
-            const char *r = qkv + j * row_bytes;
-            _mm512_storeu_ps(column, load16(r + k_offset, bf16));
-            _mm512_storeu_ps(column + 16, load16(r + k_offset + 16 * size, bf16));
-            _mm512_store_ps(values + j * DIM, load16(r + v_offset, bf16));
-            _mm512_store_ps(values + j * DIM + 16, load16(r + v_offset + 16 * size, bf16));
+            _mm512_storeu_ps(column, load16(qkv + j * row_bytes + k_offset, bf16));
+            _mm512_storeu_ps(column + 16, load16(qkv + j * row_bytes + k_offset + 16 * size, bf16));
         }
         for (int d = 0; d < DIM; d++) keys_t[d * padded + j] = j < len ? column[d] : 0.0f;
     }
+}
+
+static void float_scores(const float *keys_t, const float *queries, int64_t padded, float *scores) {
+    for (int64_t block = 0; block < padded; block += 16) {
+        __m512 acc[ROWS];
+        for (int r = 0; r < ROWS; r++) acc[r] = _mm512_setzero_ps();
+        for (int d = 0; d < DIM; d++) {
+            const __m512 k = _mm512_load_ps(keys_t + d * padded + block);
+            for (int r = 0; r < ROWS; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(queries[r * DIM + d]), k, acc[r]);
+        }
+        for (int r = 0; r < ROWS; r++) _mm512_store_ps(scores + r * MAX_LEN + block, acc[r]);
+    }
+}
+
+/* One window's one head. keys: DIM x MAX_LEN floats' room, values: [len][DIM], scores: [ROWS][MAX_LEN],
+ * queries: [ROWS][DIM] scratch. */
+static void window_head(const char *qkv, char *out, int64_t row_bytes, int64_t out_row_bytes, int64_t head_offset,
+                        int64_t heads, int64_t len, int bf16, float *keys, float *values, float *scores,
+                        float *queries) {
+    const int64_t size = bf16 ? 2 : 4, padded = (len + 15) & ~(int64_t)15;
+    const int64_t k_offset = (heads * DIM + head_offset) * size, v_offset = (2 * heads * DIM + head_offset) * size;
+#ifdef __AVX512BF16__
+    const int paired = bf16;
+#else
+    const int paired = 0;
+#endif
+    if (paired) { /* values as pairs of rows: [(len + 1) / 2][DIM] of (v[2t][d], v[2t + 1][d]), zero past the window */
+        for (int64_t t = 0; 2 * t < len; t++) {
+            const uint16_t *a = (const uint16_t *)(qkv + 2 * t * row_bytes + v_offset);
+            const uint16_t *b = 2 * t + 1 < len ? (const uint16_t *)(qkv + (2 * t + 1) * row_bytes + v_offset) : 0;
+            for (int d = 0; d < DIM; d++) ((uint32_t *)values)[t * DIM + d] = a[d] | (b ? (uint32_t)b[d] << 16 : 0u);
+        }
+    } else {
+        for (int64_t j = 0; j < len; j++) {
+            const char *r = qkv + j * row_bytes + v_offset;
+            _mm512_store_ps(values + j * DIM, load16(r, bf16));
+            _mm512_store_ps(values + j * DIM + 16, load16(r + 16 * size, bf16));
+        }
+    }
+#ifdef __AVX512BF16__
+    if (paired) pair_keys(qkv, row_bytes, k_offset, len, padded, (uint32_t *)keys);
+#endif
+    if (!paired) float_keys(qkv, row_bytes, k_offset, len, padded, bf16, keys);
     const __m512 scale = _mm512_set1_ps(0.17677669529663687f); /* 1 / sqrt(DIM) */
     const __mmask16 last = (__mmask16)((1u << (len - (padded - 16))) - 1u);
     for (int64_t first = 0; first < len; first += ROWS) {
         const int rows = len - first < ROWS ? (int)(len - first) : ROWS;
         for (int r = 0; r < ROWS; r++) { /* a short last block repeats its first query */
             const char *q = qkv + (first + (r < rows ? r : 0)) * row_bytes + head_offset * size;
-            _mm512_store_ps(queries + r * DIM, _mm512_mul_ps(load16(q, bf16), scale));
-            _mm512_store_ps(queries + r * DIM + 16, _mm512_mul_ps(load16(q + 16 * size, bf16), scale));
-        }
-        for (int64_t block = 0; block < padded; block += 16) {
-            __m512 acc[ROWS];
-            for (int r = 0; r < ROWS; r++) acc[r] = _mm512_setzero_ps();
-            for (int d = 0; d < DIM; d++) {
-                const __m512 k = _mm512_load_ps(keys_t + d * padded + block);
-                for (int r = 0; r < ROWS; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(queries[r * DIM + d]), k, acc[r]);
+            if (paired) {
+                const uint32_t *pairs = (const uint32_t *)q;
+                for (int d = 0; d < DIM / 2; d++) ((uint32_t *)queries)[r * DIM / 2 + d] = pairs[d];
+            } else {
+                _mm512_store_ps(queries + r * DIM, _mm512_mul_ps(load16(q, bf16), scale));
+                _mm512_store_ps(queries + r * DIM + 16, _mm512_mul_ps(load16(q + 16 * size, bf16), scale));
             }
-            for (int r = 0; r < ROWS; r++) _mm512_store_ps(scores + r * MAX_LEN + block, acc[r]);
         }
+#ifdef __AVX512BF16__
+        if (paired) pair_scores((const uint32_t *)keys, (const uint32_t *)queries, padded, scores);
+#endif
+        if (!paired) float_scores(keys, queries, padded, scores);
         float inverse_sum[ROWS];
         for (int r = 0; r < ROWS; r++) {
             float *s = scores + r * MAX_LEN;
@@ -111,7 +175,25 @@ static void window_head(const char *qkv, char *out, int64_t row_bytes, int64_t o
         }
         __m512 low[ROWS], high[ROWS];
         for (int r = 0; r < ROWS; r++) low[r] = high[r] = _mm512_setzero_ps();
-        for (int64_t j = 0; j < len; j++) {
+#ifdef __AVX512BF16__
+        if (paired) { /* weights rounded to bfloat16 in place, as torch's attention does, then paired products */
+            for (int r = 0; r < ROWS; r++)
+                for (int64_t block = 0; block < padded; block += 16)
+                    _mm256_store_si256((__m256i *)((uint16_t *)(scores + r * MAX_LEN) + block),
+                                       (__m256i)_mm512_cvtneps_pbh(_mm512_load_ps(scores + r * MAX_LEN + block)));
+            const uint32_t *pairs = (const uint32_t *)values;
+            for (int64_t t = 0; 2 * t < len; t++) {
+                const __m512bh v0 = (__m512bh)_mm512_load_si512(pairs + t * DIM);
+                const __m512bh v1 = (__m512bh)_mm512_load_si512(pairs + t * DIM + 16);
+                for (int r = 0; r < ROWS; r++) {
+                    const __m512bh p = (__m512bh)_mm512_set1_epi32(((const int *)(scores + r * MAX_LEN))[t]);
+                    low[r] = _mm512_dpbf16_ps(low[r], p, v0);
+                    high[r] = _mm512_dpbf16_ps(high[r], p, v1);
+                }
+            }
+        }
+#endif
+        for (int64_t j = 0; j < (paired ? 0 : len); j++) {
             const __m512 v0 = _mm512_load_ps(values + j * DIM), v1 = _mm512_load_ps(values + j * DIM + 16);
             for (int r = 0; r < ROWS; r++) {
                 const __m512 p = _mm512_set1_ps(scores[r * MAX_LEN + j]);
@@ -136,7 +218,7 @@ int e5_attention(const void *qkv, void *out, const int64_t *starts, const int64_
     const int64_t size = bf16 ? 2 : 4, row_bytes = 3 * heads * DIM * size, out_row_bytes = heads * DIM * size;
 #pragma omp parallel num_threads(threads)
     {
-        float *keys_t = aligned_alloc(64, sizeof(float) * DIM * MAX_LEN);
+        float *keys = aligned_alloc(64, sizeof(float) * DIM * MAX_LEN);
         float *values = aligned_alloc(64, sizeof(float) * DIM * MAX_LEN);
         float *scores = aligned_alloc(64, sizeof(float) * ROWS * MAX_LEN);
         float *queries = aligned_alloc(64, sizeof(float) * ROWS * DIM);
@@ -144,9 +226,9 @@ int e5_attention(const void *qkv, void *out, const int64_t *starts, const int64_
         for (int64_t task = 0; task < windows * heads; task++) {
             const int64_t w = task / heads, h = task % heads;
             window_head((const char *)qkv + starts[w] * row_bytes, (char *)out + starts[w] * out_row_bytes, row_bytes,
-                        out_row_bytes, h * DIM, heads, lengths[w], bf16, keys_t, values, scores, queries);
+                        out_row_bytes, h * DIM, heads, lengths[w], bf16, keys, values, scores, queries);
         }
-        free(keys_t);
+        free(keys);
         free(values);
         free(scores);
         free(queries);
