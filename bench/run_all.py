@@ -281,7 +281,7 @@ def attention_bound(t: dict[str, Any], kind: str, matmul: float) -> str:
     )
     if "compiled" in rates:
         text += (
-            f"; the encoder's compiled kernel (vectorstore/attention.c, AVX-512, float32 arithmetic) reaches "
+            f"; the encoder's compiled kernel (vectorstore/attention.c, AVX-512, float32 sums) reaches "
             f"{rates['compiled']:.0f} ({rates['compiled'] / matmul:.0%}), and the encoder "
             + ("ran it" if used == "compiled" else "did not use it")
         )

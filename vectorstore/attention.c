@@ -8,7 +8,8 @@
  *
  * qkv: [tokens, 3 * heads * 32] (queries, keys, values of every head, as e5's fused QKV matmul writes them);
  * out: [tokens, heads * 32]; window w is rows starts[w] .. starts[w] + lengths[w] - 1 (at most 512).
- * bf16 != 0: both hold bfloat16, else float32. Arithmetic is float32 throughout.
+ * bf16 != 0: both hold bfloat16, else float32. Sums and the softmax are float32; bfloat16 products are paired by
+ * VDPBF16PS where the CPU has it (avx512_bf16), as torch's bfloat16 matmuls do.
  */
 #include <immintrin.h>
 #include <math.h>
