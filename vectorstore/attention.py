@@ -87,7 +87,7 @@ def load_kernel(cache_dir: Path | None = None) -> AttentionKernel | None:
             return None
     try:
         return AttentionKernel(ctypes.CDLL(str(library)))
-    except OSError as exc:
+    except (OSError, AttributeError) as exc:  # unreadable, or not our library
         _log.warning("attention: torch's (cannot load %s: %s)", library, exc)
         return None
 
