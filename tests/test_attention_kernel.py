@@ -5,9 +5,6 @@ machine, and torch's attention wherever it cannot be built."""
 from __future__ import annotations
 
 import logging
-import os
-import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,23 +13,20 @@ import torch
 import torch.nn.functional as F
 
 from vectorstore import attention
-from vectorstore.attention import AttentionKernel, load_kernel
+from vectorstore.attention import OPENMP_RUNTIME, AttentionKernel, find_compiler, load_kernel
+from vectorstore.e5_model import load_model
+from vectorstore.e5_torch import E5Encoder, cpu_flags
 
 HEADS, DIM = 12, 32
 
 
 def skip_unless_the_kernel_builds() -> None:
     """Skip, saying why, on machines the kernel is not for; elsewhere it must build (a failure fails the test)."""
-    flags = (
-        re.findall(r"^flags\s*:(.*)$", Path("/proc/cpuinfo").read_text(), re.M)
-        if Path("/proc/cpuinfo").exists()
-        else []
-    )
-    if not any("avx512f" in line.split() for line in flags):
+    if "avx512f" not in cpu_flags():
         pytest.skip("this CPU has no AVX-512F: the encoder runs torch's attention here")
-    if not (os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")):
+    if not find_compiler():
         pytest.skip("no C compiler on this machine: the encoder runs torch's attention here")
-    if not (Path(torch.__file__).parent / "lib" / "libgomp.so.1").exists():
+    if not OPENMP_RUNTIME.exists():
         pytest.skip("this torch has no bundled libgomp for the kernel to share")
 
 
@@ -83,7 +77,7 @@ def test_a_window_over_512_tokens_is_refused_by_name(kernel: AttentionKernel) ->
 
 def test_built_once_then_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     skip_unless_the_kernel_builds()
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    compiler = find_compiler()
     calls = tmp_path / "calls"
     wrapper = tmp_path / "cc"
     wrapper.write_text(f'#!/bin/sh\n[ "$1" = --version ] || echo build >> {calls}\nexec {compiler} "$@"\n')
@@ -101,9 +95,7 @@ def test_a_kernel_that_cannot_be_built_leaves_torchs_attention_and_is_not_retrie
 ) -> None:
     """A compiler that fails (here one that rejects everything, as a CPU without AVX-512 makes the real one do
     with the source's #error) costs one try per machine, says why, and the encoder runs torch's attention."""
-    from tests.test_e5_encoder import REFERENCE, reference_texts
-    from vectorstore.e5_model import load_model
-    from vectorstore.e5_torch import E5Encoder
+    from tests.test_e5_encoder import REFERENCE, reference_texts  # that module imports this one
 
     calls = tmp_path / "calls"
     failing = tmp_path / "cc"

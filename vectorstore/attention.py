@@ -21,12 +21,13 @@ import torch
 
 from vectorstore.e5_model import default_cache_dir
 
-__all__ = ["AttentionKernel", "load_kernel"]
+__all__ = ["OPENMP_RUNTIME", "AttentionKernel", "find_compiler", "load_kernel"]
 
 _log = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("attention.c")
 MAX_WINDOW = 512  # the kernel's scratch, e5's longest window
 _TYPES = {torch.bfloat16: 1, torch.float32: 0}
+OPENMP_RUNTIME = Path(torch.__file__).parent / "lib" / "libgomp.so.1"  # torch's own, which the kernel links to
 
 
 class AttentionKernel:
@@ -65,13 +66,12 @@ def load_kernel(cache_dir: Path | None = None) -> AttentionKernel | None:
     first time; None, with the reason logged once, where it cannot be built. A failed build is remembered too,
     so a machine without AVX-512 does not run the compiler at every start."""
     folder = (cache_dir if cache_dir is not None else default_cache_dir()) / "kernels"
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    openmp = Path(torch.__file__).parent / "lib" / "libgomp.so.1"
+    compiler = find_compiler()
     if not compiler:
         _log.info("attention: torch's (no C compiler to build %s)", SOURCE.name)
         return None
-    if not openmp.exists():
-        _log.info("attention: torch's (this torch has no %s for the kernel to share)", openmp)
+    if not OPENMP_RUNTIME.exists():
+        _log.info("attention: torch's (this torch has no %s for the kernel to share)", OPENMP_RUNTIME)
         return None
     key = _build_key(compiler)
     library, failure = folder / f"attention-{key}.so", folder / f"attention-{key}.failed"
@@ -79,7 +79,7 @@ def load_kernel(cache_dir: Path | None = None) -> AttentionKernel | None:
         _log.info("attention: torch's (%s)", failure.read_text(encoding="utf-8", errors="replace").strip())
         return None
     if not library.exists():
-        reason = _build(compiler, openmp, folder, library)
+        reason = _build(compiler, folder, library)
         if reason:
             _log.info("attention: torch's (%s)", reason)
             with contextlib.suppress(OSError):  # not remembered: tried again at the next start
@@ -90,6 +90,11 @@ def load_kernel(cache_dir: Path | None = None) -> AttentionKernel | None:
     except (OSError, AttributeError) as exc:  # unreadable, or not our library
         _log.warning("attention: torch's (cannot load %s: %s)", library, exc)
         return None
+
+
+def find_compiler() -> str | None:
+    """The C compiler to build with: $CC, else cc, else gcc."""
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
 
 
 def _build_key(compiler: str) -> str:
@@ -113,7 +118,7 @@ def _cpu_identity() -> str:
     return "\n".join(dict.fromkeys(lines))
 
 
-def _build(compiler: str, openmp: Path, folder: Path, library: Path) -> str | None:
+def _build(compiler: str, folder: Path, library: Path) -> str | None:
     """Compile the kernel into `library` (atomically: processes building at once never load half a file);
     the reason it failed, or None."""
     try:
@@ -123,7 +128,7 @@ def _build(compiler: str, openmp: Path, folder: Path, library: Path) -> str | No
     temp = folder / f".{library.name}.{os.getpid()}.tmp"
     command = [compiler, "-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", str(SOURCE), "-o", str(temp)]
     # linked to torch's own OpenMP runtime, so the kernel runs on torch's threads rather than a second pool
-    command += [str(openmp), f"-Wl,-rpath,{openmp.parent}"]
+    command += [str(OPENMP_RUNTIME), f"-Wl,-rpath,{OPENMP_RUNTIME.parent}"]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from vectorstore.attention import AttentionKernel, load_kernel
 from vectorstore.e5_model import DIMENSION, E5Model, Window, batches, combine, length_runs, load_model
 
-__all__ = ["E5Encoder", "bf16_is_faster", "cpu_has_bf16"]
+__all__ = ["E5Encoder", "bf16_is_faster", "cpu_flags", "cpu_has_bf16"]
 
 ROW_MULTIPLE = 32
 KERNEL_EVENT = "e5_attention (vectorstore/attention.c)"
@@ -50,14 +50,18 @@ def on_torch_thread(call: Callable[[], T]) -> T:
     return _torch_thread.submit(call).result()
 
 
-def cpu_has_bf16() -> bool:
-    """True when the CPU has bfloat16 dot-product instructions; elsewhere bfloat16 is emulated and slower."""
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where it cannot be read)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
-    flags = set(re.findall(r"\S+", " ".join(re.findall(r"^flags\s*:(.*)$", text, re.M))))
-    return bool(flags & {"amx_bf16", "avx512_bf16"})
+        return set()
+    return set(re.findall(r"\S+", " ".join(re.findall(r"^flags\s*:(.*)$", text, re.M))))
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU has bfloat16 dot-product instructions; elsewhere bfloat16 is emulated and slower."""
+    return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
 
 
 def _matmul_seconds() -> dict[torch.dtype, float]:
