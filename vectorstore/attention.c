@@ -194,12 +194,14 @@ static void window_head(const char *qkv, char *out, int64_t row_bytes, int64_t o
             }
         }
 #endif
-        for (int64_t j = 0; j < (paired ? 0 : len); j++) {
-            const __m512 v0 = _mm512_load_ps(values + j * DIM), v1 = _mm512_load_ps(values + j * DIM + 16);
-            for (int r = 0; r < ROWS; r++) {
-                const __m512 p = _mm512_set1_ps(scores[r * MAX_LEN + j]);
-                low[r] = _mm512_fmadd_ps(p, v0, low[r]);
-                high[r] = _mm512_fmadd_ps(p, v1, high[r]);
+        if (!paired) {
+            for (int64_t j = 0; j < len; j++) {
+                const __m512 v0 = _mm512_load_ps(values + j * DIM), v1 = _mm512_load_ps(values + j * DIM + 16);
+                for (int r = 0; r < ROWS; r++) {
+                    const __m512 p = _mm512_set1_ps(scores[r * MAX_LEN + j]);
+                    low[r] = _mm512_fmadd_ps(p, v0, low[r]);
+                    high[r] = _mm512_fmadd_ps(p, v1, high[r]);
+                }
             }
         }
         for (int r = 0; r < rows; r++) {
