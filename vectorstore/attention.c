@@ -41,11 +41,11 @@ static inline void store16(void *p, __m512 x, int bf16) {
     _mm256_storeu_si256((__m256i *)p, _mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16)));
 }
 
-/* e^x for x <= 0 (scores minus their maximum), relative error ~2e-7: 2^(x log2 e) split into an integer
- * power (scalef) and a degree-6 polynomial on [-0.5, 0.5]. */
-static inline __m512 exp_nonpositive(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-    __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
+/* e^(s - top) for scores s <= top, relative error ~2e-7: 2^((s - top) log2 e) split into an integer power
+ * (scalef, which flushes very negative powers to zero) and a degree-6 polynomial on [-0.5, 0.5].
+ * top_log2e is top * log2 e, so the shift and the change of base are one FMA. */
+static inline __m512 exp_shifted(__m512 s, __m512 top_log2e) {
+    __m512 t = _mm512_fmsub_ps(s, _mm512_set1_ps(1.44269504088896341f), top_log2e);
     __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 f = _mm512_sub_ps(t, n);
     __m512 p = _mm512_set1_ps(1.535336188e-4f);
@@ -58,10 +58,12 @@ static inline __m512 exp_nonpositive(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
+/* Scores of ROWS queries against a window's keys, blocks of 16 keys: scores [ROWS][MAX_LEN] as float32 and each
+ * row's largest score in maxima (the zero keys past the window, masked out of the last block, do not count). */
 #ifdef __AVX512BF16__
-/* bfloat16 scores by VDPBF16PS, a pair of products per lane (half the float32 FMAs; the products are exact and
- * the sums float32, as in torch's bfloat16 matmul). keys: [DIM / 2][padded] pairs of bfloat16 (zero past the
- * window), queries: [ROWS][DIM / 2] pairs, unscaled. */
+/* bfloat16 by VDPBF16PS, a pair of products per lane (half the float32 FMAs; the products are exact and the sums
+ * float32, as in torch's bfloat16 matmul). keys: [DIM / 2][padded] pairs of bfloat16 (zero past the window),
+ * queries: [ROWS][DIM / 2] pairs, unscaled. */
 static void pair_keys(const char *qkv, int64_t row_bytes, int64_t k_offset, int64_t len, int64_t padded,
                       uint32_t *keys) {
     for (int64_t j = 0; j < padded; j++) {
@@ -70,9 +72,25 @@ static void pair_keys(const char *qkv, int64_t row_bytes, int64_t k_offset, int6
     }
 }
 
-static void pair_scores(const uint32_t *keys, const uint32_t *queries, int64_t padded, float *scores) {
+/* Values as pairs of rows, [(len + 1) / 2][DIM] of (v[2t][d], v[2t + 1][d]), zero past the window. */
+static void pair_values(const char *qkv, int64_t row_bytes, int64_t v_offset, int64_t len, uint32_t *values) {
+    for (int64_t t = 0; 2 * t < len; t++) {
+        const char *a = qkv + 2 * t * row_bytes + v_offset, *b = a + row_bytes;
+        for (int half = 0; half < 2; half++) {
+            const __m512i even = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)a + half));
+            const __m512i odd = 2 * t + 1 < len ? _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)b + half))
+                                                : _mm512_setzero_si512();
+            _mm512_store_si512(values + t * DIM + 16 * half, _mm512_or_si512(even, _mm512_slli_epi32(odd, 16)));
+        }
+    }
+}
+
+static void pair_scores(const uint32_t *keys, const uint32_t *queries, int64_t padded, __mmask16 last,
+                        float *scores, __m512 *maxima) {
     const __m512 scale = _mm512_set1_ps(0.17677669529663687f); /* 1 / sqrt(DIM) */
+    for (int r = 0; r < ROWS; r++) maxima[r] = _mm512_set1_ps(-INFINITY);
     for (int64_t block = 0; block < padded; block += 16) {
+        const __mmask16 counted = block == padded - 16 ? last : (__mmask16)0xFFFF;
         __m512 acc[ROWS];
         for (int r = 0; r < ROWS; r++) acc[r] = _mm512_setzero_ps();
         for (int d = 0; d < DIM / 2; d++) {
@@ -80,12 +98,16 @@ static void pair_scores(const uint32_t *keys, const uint32_t *queries, int64_t p
             for (int r = 0; r < ROWS; r++)
                 acc[r] = _mm512_dpbf16_ps(acc[r], (__m512bh)_mm512_set1_epi32((int)queries[r * DIM / 2 + d]), k);
         }
-        for (int r = 0; r < ROWS; r++) _mm512_store_ps(scores + r * MAX_LEN + block, _mm512_mul_ps(acc[r], scale));
+        for (int r = 0; r < ROWS; r++) {
+            const __m512 s = _mm512_mul_ps(acc[r], scale);
+            maxima[r] = _mm512_mask_max_ps(maxima[r], counted, maxima[r], s);
+            _mm512_store_ps(scores + r * MAX_LEN + block, s);
+        }
     }
 }
 #endif
 
-/* Scores in float32: keys_t [DIM][padded] (transposed, zero past the window), queries [ROWS][DIM], scaled. */
+/* float32: keys_t [DIM][padded] (transposed, zero past the window), queries [ROWS][DIM], scaled. */
 static void float_keys(const char *qkv, int64_t row_bytes, int64_t k_offset, int64_t len, int64_t padded, int bf16,
                        float *keys_t) {
     const int64_t size = bf16 ? 2 : 4;
@@ -99,15 +121,56 @@ static void float_keys(const char *qkv, int64_t row_bytes, int64_t k_offset, int
     }
 }
 
-static void float_scores(const float *keys_t, const float *queries, int64_t padded, float *scores) {
+static void float_values(const char *qkv, int64_t row_bytes, int64_t v_offset, int64_t len, int bf16,
+                         float *values) {
+    const int64_t size = bf16 ? 2 : 4;
+    for (int64_t j = 0; j < len; j++) {
+        const char *r = qkv + j * row_bytes + v_offset;
+        _mm512_store_ps(values + j * DIM, load16(r, bf16));
+        _mm512_store_ps(values + j * DIM + 16, load16(r + 16 * size, bf16));
+    }
+}
+
+static void float_scores(const float *keys_t, const float *queries, int64_t padded, __mmask16 last, float *scores,
+                         __m512 *maxima) {
+    for (int r = 0; r < ROWS; r++) maxima[r] = _mm512_set1_ps(-INFINITY);
     for (int64_t block = 0; block < padded; block += 16) {
+        const __mmask16 counted = block == padded - 16 ? last : (__mmask16)0xFFFF;
         __m512 acc[ROWS];
         for (int r = 0; r < ROWS; r++) acc[r] = _mm512_setzero_ps();
         for (int d = 0; d < DIM; d++) {
             const __m512 k = _mm512_load_ps(keys_t + d * padded + block);
             for (int r = 0; r < ROWS; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(queries[r * DIM + d]), k, acc[r]);
         }
-        for (int r = 0; r < ROWS; r++) _mm512_store_ps(scores + r * MAX_LEN + block, acc[r]);
+        for (int r = 0; r < ROWS; r++) {
+            maxima[r] = _mm512_mask_max_ps(maxima[r], counted, maxima[r], acc[r]);
+            _mm512_store_ps(scores + r * MAX_LEN + block, acc[r]);
+        }
+    }
+}
+
+/* Each row's scores -> softmax weights without the division (e^(s - max), zero past the window), in place: as
+ * bfloat16 when `paired` (the row's first 2 * padded bytes; as torch's attention rounds its weights), else
+ * float32. Returns 1 / (sum of the float32 weights) per row. */
+static void softmax_rows(float *scores, const __m512 *maxima, int64_t padded, __mmask16 last, int paired,
+                         float *inverse_sum) {
+    for (int r = 0; r < ROWS; r++) {
+        float *s = scores + r * MAX_LEN;
+        const __m512 top_log2e = _mm512_set1_ps(_mm512_reduce_max_ps(maxima[r]) * 1.44269504088896341f);
+        __m512 sum = _mm512_setzero_ps();
+        for (int64_t block = 0; block < padded; block += 16) {
+            __m512 e = exp_shifted(_mm512_load_ps(s + block), top_log2e);
+            if (block == padded - 16) e = _mm512_maskz_mov_ps(last, e);
+            sum = _mm512_add_ps(sum, e);
+#ifdef __AVX512BF16__
+            if (paired) { /* bytes 2 * block .. 2 * block + 31: floats already read */
+                _mm256_store_si256((__m256i *)((uint16_t *)s + block), (__m256i)_mm512_cvtneps_pbh(e));
+                continue;
+            }
+#endif
+            _mm512_store_ps(s + block, e);
+        }
+        inverse_sum[r] = 1.0f / _mm512_reduce_add_ps(sum);
     }
 }
 
@@ -120,26 +183,17 @@ static void window_head(const char *qkv, char *out, int64_t row_bytes, int64_t o
     const int64_t k_offset = (heads * DIM + head_offset) * size, v_offset = (2 * heads * DIM + head_offset) * size;
 #ifdef __AVX512BF16__
     const int paired = bf16;
+    if (paired) {
+        pair_values(qkv, row_bytes, v_offset, len, (uint32_t *)values);
+        pair_keys(qkv, row_bytes, k_offset, len, padded, (uint32_t *)keys);
+    }
 #else
     const int paired = 0;
 #endif
-    if (paired) { /* values as pairs of rows: [(len + 1) / 2][DIM] of (v[2t][d], v[2t + 1][d]), zero past the window */
-        for (int64_t t = 0; 2 * t < len; t++) {
-            const uint16_t *a = (const uint16_t *)(qkv + 2 * t * row_bytes + v_offset);
-            const uint16_t *b = 2 * t + 1 < len ? (const uint16_t *)(qkv + (2 * t + 1) * row_bytes + v_offset) : 0;
-            for (int d = 0; d < DIM; d++) ((uint32_t *)values)[t * DIM + d] = a[d] | (b ? (uint32_t)b[d] << 16 : 0u);
-        }
-    } else {
-        for (int64_t j = 0; j < len; j++) {
-            const char *r = qkv + j * row_bytes + v_offset;
-            _mm512_store_ps(values + j * DIM, load16(r, bf16));
-            _mm512_store_ps(values + j * DIM + 16, load16(r + 16 * size, bf16));
-        }
+    if (!paired) {
+        float_values(qkv, row_bytes, v_offset, len, bf16, values);
+        float_keys(qkv, row_bytes, k_offset, len, padded, bf16, keys);
     }
-#ifdef __AVX512BF16__
-    if (paired) pair_keys(qkv, row_bytes, k_offset, len, padded, (uint32_t *)keys);
-#endif
-    if (!paired) float_keys(qkv, row_bytes, k_offset, len, padded, bf16, keys);
     const __m512 scale = _mm512_set1_ps(0.17677669529663687f); /* 1 / sqrt(DIM) */
     const __mmask16 last = (__mmask16)((1u << (len - (padded - 16))) - 1u);
     for (int64_t first = 0; first < len; first += ROWS) {
@@ -154,34 +208,17 @@ static void window_head(const char *qkv, char *out, int64_t row_bytes, int64_t o
                 _mm512_store_ps(queries + r * DIM + 16, _mm512_mul_ps(load16(q + 16 * size, bf16), scale));
             }
         }
+        __m512 maxima[ROWS];
 #ifdef __AVX512BF16__
-        if (paired) pair_scores((const uint32_t *)keys, (const uint32_t *)queries, padded, scores);
+        if (paired) pair_scores((const uint32_t *)keys, (const uint32_t *)queries, padded, last, scores, maxima);
 #endif
-        if (!paired) float_scores(keys, queries, padded, scores);
+        if (!paired) float_scores(keys, queries, padded, last, scores, maxima);
         float inverse_sum[ROWS];
-        for (int r = 0; r < ROWS; r++) {
-            float *s = scores + r * MAX_LEN;
-            __m512 m = _mm512_set1_ps(-INFINITY);
-            for (int64_t block = 0; block < padded - 16; block += 16) m = _mm512_max_ps(m, _mm512_load_ps(s + block));
-            m = _mm512_mask_max_ps(m, last, m, _mm512_load_ps(s + padded - 16));
-            const __m512 top = _mm512_set1_ps(_mm512_reduce_max_ps(m));
-            __m512 sum = _mm512_setzero_ps();
-            for (int64_t block = 0; block < padded; block += 16) {
-                __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_load_ps(s + block), top));
-                if (block == padded - 16) e = _mm512_maskz_mov_ps(last, e);
-                _mm512_store_ps(s + block, e);
-                sum = _mm512_add_ps(sum, e);
-            }
-            inverse_sum[r] = 1.0f / _mm512_reduce_add_ps(sum);
-        }
+        softmax_rows(scores, maxima, padded, last, paired, inverse_sum);
         __m512 low[ROWS], high[ROWS];
         for (int r = 0; r < ROWS; r++) low[r] = high[r] = _mm512_setzero_ps();
 #ifdef __AVX512BF16__
-        if (paired) { /* weights rounded to bfloat16 in place, as torch's attention does, then paired products */
-            for (int r = 0; r < ROWS; r++)
-                for (int64_t block = 0; block < padded; block += 16)
-                    _mm256_store_si256((__m256i *)((uint16_t *)(scores + r * MAX_LEN) + block),
-                                       (__m256i)_mm512_cvtneps_pbh(_mm512_load_ps(scores + r * MAX_LEN + block)));
+        if (paired) { /* pairs of weights times pairs of value rows */
             const uint32_t *pairs = (const uint32_t *)values;
             for (int64_t t = 0; 2 * t < len; t++) {
                 const __m512bh v0 = (__m512bh)_mm512_load_si512(pairs + t * DIM);
