@@ -305,7 +305,8 @@ def burst_gap(t: dict[str, Any] | None) -> str:
     if not t or "sustained_matmul_gflops" not in t:
         return ""
     kind, sustained = yardstick(t)
-    return f" (here the burst read {t['attainable_gflops'][kind] / sustained - 1:.0%} above the sustained rate)"
+    burst = t["attainable_gflops"][kind]
+    return f" (in this page's run: {burst:.0f} GFLOP/s at its best burst, {sustained:.0f} sustained)"
 
 
 def cpu_history(cfg: Config, results: dict[str, Any], info: dict[str, Any], ran: list[str]) -> list[dict[str, Any]]:
