@@ -84,3 +84,19 @@ def test_a_cpu_row_carries_its_latency_caveat() -> None:
     assert "| 43 / 74 at 100,001 chunks |" in first
     assert "| 992 (bfloat16, best burst) |" in first  # rows from before the sustained timing say what they hold
     assert "| 43 / 74 at 100,001 chunks (on copies that shared sentences) |" in second
+
+
+def test_the_share_says_how_the_matmul_was_timed() -> None:
+    """A run that timed the matmul after each raw run gives that share and the burst's beside it; results from
+    before that timing say their yardstick was the best burst."""
+    run = (
+        "from bench.run_all import matmul_share\n"
+        "t = {'gflops': 347.0, 'attainable_gflops': {'bfloat16': 434.0}, 'sustained_matmul_gflops': 419.0,"
+        " 'runs': [{'matmul_gflops': 419.0}, {'matmul_gflops': 421.0}, {'matmul_gflops': 416.0}]}\n"
+        "print(matmul_share(t, 'bfloat16', 419.0))\n"
+        "print(matmul_share({'gflops': 299.0, 'attainable_gflops': {'bfloat16': 422.0}}, 'bfloat16', 422.0))"
+    )
+    sustained, burst = in_child(run).strip().split("\n")
+    assert "**83% of what the bfloat16 matmul sustains** (target >= 75%; 80% of its best burst)" in sustained
+    assert "(median of the repeats: 419, 421, 416)" in sustained
+    assert burst == "**71% of what the bfloat16 matmul attains at its best burst** (target >= 75%)"
