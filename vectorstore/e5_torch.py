@@ -202,7 +202,7 @@ class E5Encoder:
         `dtype` "auto" picks bfloat16 where it is measured faster (`bf16_is_faster`): with AMX several times
         float32's speed, at cosine 0.9999 to float32. `threads` sets torch's thread pool, which is
         process-wide (set before the measurement, so it times the pool the encoder will use).
-        `compiled_attention` runs attention in vectorstore/attention.c where it builds (2x torch's speed at
+        `compiled_attention` runs attention in vectorstore/attention.c where it builds (3-4x torch's speed at
         e5's shape, same vectors); False keeps torch's, for comparing the two.
         """
         if dtype not in ("auto", "float32", "bfloat16"):
